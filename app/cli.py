@@ -1,0 +1,441 @@
+"""The ``andon`` command: the service's operations for operators and scripts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.config import Settings, SettingsError, get_settings
+
+app = typer.Typer(
+    name="andon",
+    help="Andon: pull customer feedback, score sentiment, route it, serve the demand signal.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+sources_app = typer.Typer(help="Manage sources.", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+
+BATCH = 512
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """One line on stderr and a non-zero exit."""
+    print(f"andon: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def settings() -> Settings:
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        fail(str(exc), 2)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal,
+    )
+
+
+def _engine() -> Any:
+    from app.db import make_engine
+
+    return make_engine(settings().database_url)
+
+
+def _classifier() -> Any:
+    from app.learning.service import load_classifier
+    from classifiers.artifacts import ArtifactError
+
+    config = settings()
+    try:
+        return load_classifier(config.model_dir, config.triage_threshold)
+    except (ArtifactError, OSError) as exc:
+        fail(f"cannot load the model: {exc}")
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (create or upgrade the schema)."""
+    from app import migrate as migrations
+
+    engine = _engine()
+    try:
+        migrations.upgrade(engine)
+    except SQLAlchemyError as exc:
+        fail(f"migration failed: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
+    finally:
+        engine.dispose()
+    out.print(f"database at {settings().database_url.split('@')[-1]} is up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default: ANDON_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: ANDON_PORT")] = None,
+    scheduler: Annotated[
+        bool, typer.Option("--scheduler/--no-scheduler", help="Run the embedded scheduler")
+    ] = True,
+    run_migrations: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="Apply migrations first")
+    ] = True,
+) -> None:
+    """Start the HTTP service (API docs at /docs)."""
+    import uvicorn
+
+    from app.main import create_app
+
+    config = settings()
+    configure_logging(config.log_level)
+    if run_migrations:
+        migrate()
+    application = create_app(config, start_scheduler=scheduler and config.scheduler)
+    uvicorn.run(
+        application,
+        host=host or config.host,
+        port=port or config.port,
+        log_level=config.log_level.lower(),
+    )
+
+
+@app.command()
+def sync(
+    source: Annotated[str, typer.Argument(help="Source name (see `andon sources list`)")],
+    max_pages: Annotated[int | None, typer.Option(help="Stop after this many pages")] = None,
+) -> None:
+    """Pull a source now, storing, classifying and routing what is new."""
+    from app.db import make_sessionmaker
+    from app.errors import NotFound
+    from app.sources.runner import RunSummary, run_sync
+
+    configure_logging(settings().log_level)
+    engine = _engine()
+    factory = make_sessionmaker(engine)
+    classifier = _classifier()
+    with progress() as bar:
+        task = bar.add_task(f"sync {source}", total=None)
+
+        def on_page(summary: RunSummary) -> None:
+            bar.update(
+                task, completed=summary.pulled, description=f"sync {source}: {summary.new} new"
+            )
+
+        try:
+            result = run_sync(factory, source, classifier, max_pages=max_pages, on_page=on_page)
+        except NotFound as exc:
+            fail(exc.detail)
+        finally:
+            engine.dispose()
+    out.print(
+        f"{result.source}: {result.status} — {result.pages} pages, {result.pulled} pulled, "
+        f"{result.new} new, {result.updated} updated, {result.quarantined} quarantined"
+    )
+    if result.error:
+        fail(result.error)
+
+
+def _read_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    from classifiers.train import LabelFileError, read_jsonl
+
+    try:
+        yield from read_jsonl(path)
+    except LabelFileError as exc:
+        fail(str(exc))
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+@app.command()
+def classify(
+    input_path: Annotated[Path, typer.Option("--input", "-i", help="JSON Lines with 'text'")],
+    output_path: Annotated[Path, typer.Option("--output", "-o", help="Where to write")],
+) -> None:
+    """Classify a JSON Lines file: each object gets an 'andon' key with sentiment and route."""
+    from classifiers.text import compose
+
+    if not input_path.is_file():
+        fail(f"{input_path}: no such file")
+    total = _count_lines(input_path)
+    classifier = _classifier()
+    tmp = output_path.with_name(output_path.name + ".partial")
+    written = 0
+    try:
+        with tmp.open("w", encoding="utf-8") as sink, progress() as bar:
+            task = bar.add_task("classify", total=total)
+            batch: list[dict[str, Any]] = []
+
+            def flush() -> None:
+                texts = [compose(obj["text"], _title(obj)) for obj in batch]
+                for obj, verdict in zip(batch, classifier.classify(texts), strict=True):
+                    obj["andon"] = {
+                        "sentiment": {
+                            "label": verdict.sentiment.label,
+                            "compound": round(verdict.sentiment.compound, 4),
+                        },
+                        "route": {
+                            "queue": verdict.route.queue,
+                            "confidence": verdict.route.confidence,
+                            "triage": verdict.route.triage,
+                            "reason": verdict.route.reason,
+                        },
+                        "model_version": classifier.model_version,
+                    }
+                    sink.write(json.dumps(obj, ensure_ascii=False) + "\n")
+                bar.advance(task, len(batch))
+                batch.clear()
+
+            for number, obj in _read_objects(input_path):
+                if not isinstance(obj.get("text"), str):
+                    fail(f"{input_path}:{number}: missing 'text' (a string)")
+                batch.append(obj)
+                written += 1
+                if len(batch) >= BATCH:
+                    flush()
+            if batch:
+                flush()
+        tmp.replace(output_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    err.print(f"classified {written} objects into {output_path}", highlight=False)
+
+
+def _title(obj: dict[str, Any]) -> str | None:
+    title = obj.get("title")
+    return title if isinstance(title, str) else None
+
+
+@app.command()
+def evaluate(
+    labels: Annotated[
+        list[Path],
+        typer.Option(
+            "--labels", "-l", help="JSON Lines with 'text' and 'queue' and/or 'sentiment'"
+        ),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """Score the active models against labelled files."""
+    from classifiers.evaluate import (
+        format_routing,
+        format_sentiment,
+        routing_report,
+        sentiment_report,
+    )
+    from classifiers.routing import QUEUES
+    from classifiers.sentiment import SENTIMENT_LABELS
+    from classifiers.text import compose
+
+    classifier = _classifier()
+    results: dict[str, Any] = {"model_version": classifier.model_version, "files": {}}
+    for path in labels:
+        if not path.is_file():
+            fail(f"{path}: no such file")
+        rows = []
+        for number, obj in _read_objects(path):
+            text = obj.get("text")
+            if not isinstance(text, str):
+                fail(f"{path}:{number}: missing 'text' (a string)")
+            queue, sentiment = obj.get("queue"), obj.get("sentiment")
+            if queue is not None and queue not in QUEUES:
+                fail(f"{path}:{number}: queue {queue!r} is not one of {', '.join(QUEUES)}")
+            if sentiment is not None and sentiment not in SENTIMENT_LABELS:
+                fail(
+                    f"{path}:{number}: sentiment {sentiment!r} is not one of "
+                    f"{', '.join(SENTIMENT_LABELS)}"
+                )
+            if queue is None and sentiment is None:
+                continue
+            rows.append((compose(text, _title(obj)), queue, sentiment))
+        if not rows:
+            fail(f"{path}: no line carries a 'queue' or 'sentiment' label")
+        verdicts = []
+        with progress() as bar:
+            task = bar.add_task(f"evaluate {path.name}", total=len(rows))
+            for start in range(0, len(rows), BATCH):
+                chunk = rows[start : start + BATCH]
+                verdicts.extend(classifier.classify([row[0] for row in chunk]))
+                bar.advance(task, len(chunk))
+        report: dict[str, Any] = {"lines": len(rows)}
+        routed = [(row[1], v) for row, v in zip(rows, verdicts, strict=True) if row[1] is not None]
+        if routed:
+            report["routing"] = routing_report(
+                [truth for truth, _ in routed], [v.route.queue for _, v in routed], QUEUES
+            )
+            report["routing"]["triage_rate"] = round(
+                sum(1 for _, v in routed if v.route.triage) / len(routed), 4
+            )
+        scored = [(row[2], v) for row, v in zip(rows, verdicts, strict=True) if row[2] is not None]
+        if scored:
+            report["sentiment"] = sentiment_report(
+                [truth for truth, _ in scored],
+                [v.sentiment.label for _, v in scored],
+                SENTIMENT_LABELS,
+            )
+        results["files"][str(path)] = report
+    if as_json:
+        out.print_json(json.dumps(results))
+        return
+    out.print(f"model {classifier.model_version}", highlight=False)
+    for path_name, report in results["files"].items():
+        out.print(f"\n== {path_name} ({report['lines']} labelled lines)", highlight=False)
+        if "routing" in report:
+            out.print(format_routing(report["routing"]), highlight=False)
+            out.print(f"  triage rate: {report['routing']['triage_rate']:.3f}", highlight=False)
+        if "sentiment" in report:
+            out.print(format_sentiment(report["sentiment"]), highlight=False)
+
+
+@app.command()
+def train(
+    labels: Annotated[
+        list[Path] | None, typer.Option("--labels", "-l", help="Extra labelled JSON Lines")
+    ] = None,
+) -> None:
+    """Train a router on the seed corpus (plus extra labels) and make it active."""
+    from classifiers.artifacts import ModelStore
+    from classifiers.train import LabelFileError, load_examples, seed_paths, train_router
+
+    config = settings()
+    paths = seed_paths() + list(labels or [])
+    for path in paths:
+        if not path.is_file():
+            fail(f"{path}: no such file")
+    try:
+        examples = load_examples(paths)
+    except LabelFileError as exc:
+        fail(str(exc))
+    err.print(f"training on {sum(1 for e in examples if e.queue)} labelled examples…")
+    store = ModelStore(config.model_dir)
+    result = train_router(
+        examples, threshold=config.triage_threshold, parent=store.active_version()
+    )
+    store.save(result.router.pipeline, result.meta, activate=True)
+    holdout = result.meta.metrics.get("holdout", {})
+    out.print(
+        f"model {result.meta.version} active; held-out macro-F1 "
+        f"{holdout.get('macro_f1', float('nan')):.3f}",
+        highlight=False,
+    )
+
+
+@sources_app.command("list")
+def sources_list() -> None:
+    """List configured sources and their status."""
+    from app.db import make_sessionmaker
+    from app.sources import service
+
+    engine = _engine()
+    try:
+        with make_sessionmaker(engine)() as session:
+            rows = service.listing(session)
+            table = Table("name", "kind", "enabled", "interval", "status")
+            for source in rows:
+                table.add_row(
+                    source.name,
+                    source.kind,
+                    "yes" if source.enabled else "no",
+                    f"{source.interval_seconds}s" if source.interval_seconds else "-",
+                    source.status + (f" ({source.status_reason})" if source.status_reason else ""),
+                )
+    finally:
+        engine.dispose()
+    out.print(table)
+
+
+@sources_app.command("add")
+def sources_add(
+    name: Annotated[str, typer.Argument()],
+    kind: Annotated[str, typer.Option("--kind", "-k", help="Connector kind")],
+    config: Annotated[str, typer.Option("--config", "-c", help="JSON object")] = "{}",
+    interval: Annotated[int | None, typer.Option(help="Sync every N seconds")] = None,
+) -> None:
+    """Add a source. Secrets go in environment variables named by '<name>_env' keys."""
+    from app.db import make_sessionmaker, unit_of_work
+    from app.errors import AndonError
+    from app.sources import service
+
+    try:
+        parsed = json.loads(config)
+    except json.JSONDecodeError as exc:
+        fail(f"--config is not valid JSON: {exc.msg}")
+    if not isinstance(parsed, dict):
+        fail("--config must be a JSON object")
+    engine = _engine()
+    try:
+        with unit_of_work(make_sessionmaker(engine)) as session:
+            service.create(session, name=name, kind=kind, config=parsed, interval_seconds=interval)
+    except AndonError as exc:
+        fail(exc.detail)
+    finally:
+        engine.dispose()
+    out.print(f"source {name} added")
+
+
+@sources_app.command("check")
+def sources_check(name: Annotated[str, typer.Argument()]) -> None:
+    """Test a source's credentials and reachability."""
+    from app.db import make_sessionmaker
+    from app.errors import AndonError
+    from app.sources import service
+    from connectors import registry
+    from connectors.errors import ConnectorError
+
+    engine = _engine()
+    try:
+        with make_sessionmaker(engine)() as session:
+            source = service.get(session, name)
+            kind, source_config = source.kind, source.config
+    except AndonError as exc:
+        fail(exc.detail)
+    finally:
+        engine.dispose()
+    try:
+        registry.create(kind, source_config).check()
+    except ConnectorError as exc:
+        fail(f"{name}: {type(exc).__name__}: {exc}")
+    out.print(f"{name}: reachable and authorised")
+
+
+def main() -> None:
+    try:
+        app()
+    except SettingsError as exc:
+        err.print(f"andon: {exc}", markup=False, highlight=False)
+        sys.exit(2)
+    except SQLAlchemyError as exc:
+        err.print(
+            f"andon: database error: {exc.__class__.__name__}: {str(exc).splitlines()[0]}",
+            markup=False,
+            highlight=False,
+        )
+        sys.exit(1)

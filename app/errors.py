@@ -1,0 +1,92 @@
+"""Domain errors, raised below the routers; one handler maps them to RFC 9457 problem+json.
+
+AndonError                      500
+ ├── NotFound                   404  a named thing does not exist
+ ├── Conflict                   409  the state does not allow it (duplicate name, lease held)
+ ├── InvalidInput               422  well-formed request, unacceptable values
+ ├── LimitExceeded              429  a WIP or rate limit
+ └── Unavailable                503  a dependency (database, model) is not there
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class AndonError(Exception):
+    status = 500
+    title = "Internal error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class NotFound(AndonError):
+    status = 404
+    title = "Not found"
+
+
+class Conflict(AndonError):
+    status = 409
+    title = "Conflict"
+
+
+class InvalidInput(AndonError):
+    status = 422
+    title = "Invalid input"
+
+
+class LimitExceeded(AndonError):
+    status = 429
+    title = "Limit exceeded"
+
+
+class Unavailable(AndonError):
+    status = 503
+    title = "Service unavailable"
+
+
+def problem(status: int, title: str, detail: str, request: Request, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AndonError)
+    async def _andon(request: Request, exc: AndonError) -> JSONResponse:
+        return problem(exc.status, exc.title, exc.detail, request, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": [str(part) for part in error["loc"]], "msg": error["msg"]}
+            for error in exc.errors()
+        ]
+        detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors)
+        return problem(422, "Invalid request", detail, request, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
+        return problem(exc.status_code, title, str(exc.detail), request)
+
+    @app.exception_handler(OperationalError)
+    async def _database(request: Request, exc: OperationalError) -> JSONResponse:
+        return problem(503, "Service unavailable", "the database is not reachable", request)

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from app.items.models import Classification, Item
+from app.queues.models import QueueEntry
+
+CHUNK = 500
+
+
+def by_external_ids(
+    session: Session, source_id: int, external_ids: Sequence[str]
+) -> dict[str, Item]:
+    found: dict[str, Item] = {}
+    for start in range(0, len(external_ids), CHUNK):
+        chunk = external_ids[start : start + CHUNK]
+        statement = select(Item).where(Item.source_id == source_id, Item.external_id.in_(chunk))
+        found.update({item.external_id: item for item in session.scalars(statement)})
+    return found
+
+
+def classifications(session: Session, item_ids: Sequence[int]) -> dict[int, Classification]:
+    found: dict[int, Classification] = {}
+    for start in range(0, len(item_ids), CHUNK):
+        chunk = item_ids[start : start + CHUNK]
+        statement = select(Classification).where(Classification.item_id.in_(chunk))
+        found.update({row.item_id: row for row in session.scalars(statement)})
+    return found
+
+
+def current_entries(session: Session, item_ids: Sequence[int]) -> dict[int, QueueEntry]:
+    found: dict[int, QueueEntry] = {}
+    for start in range(0, len(item_ids), CHUNK):
+        chunk = item_ids[start : start + CHUNK]
+        statement = select(QueueEntry).where(
+            QueueEntry.item_id.in_(chunk), QueueEntry.state != "rerouted"
+        )
+        found.update({row.item_id: row for row in session.scalars(statement)})
+    return found
+
+
+def listing(
+    *,
+    queue: str | None = None,
+    channel: str | None = None,
+    sentiment: str | None = None,
+    since: datetime | None = None,
+    before_id: int | None = None,
+) -> Select[Item, Classification, QueueEntry]:
+    """Newest first by id (a stable order for cursor pagination), with routing joined."""
+    statement = (
+        select(Item, Classification, QueueEntry)
+        .outerjoin(Classification, Classification.item_id == Item.id)
+        .outerjoin(QueueEntry, (QueueEntry.item_id == Item.id) & (QueueEntry.state != "rerouted"))
+    )
+    if queue is not None:
+        statement = statement.where(QueueEntry.queue == queue)
+    if channel is not None:
+        statement = statement.where(Item.channel == channel)
+    if sentiment is not None:
+        statement = statement.where(Classification.sentiment == sentiment)
+    if since is not None:
+        statement = statement.where(Item.created_at >= since)
+    if before_id is not None:
+        statement = statement.where(Item.id < before_id)
+    return statement.order_by(Item.id.desc())

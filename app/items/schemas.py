@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class AuthorRead(BaseModel):
+    id: str | None
+    handle: str | None
+    display_name: str | None
+    followers: int | None
+
+
+class SentimentRead(BaseModel):
+    label: str
+    compound: float
+
+
+class RouteRead(BaseModel):
+    queue: str
+    """The model's best queue (even when the item waits in triage)."""
+    confidence: float
+    triage: bool
+    reason: str
+    scores: dict[str, float]
+    model_version: str
+
+
+class EntryRead(BaseModel):
+    id: int
+    queue: str
+    state: str
+    routed_by: str
+    claimed_by: str | None
+    lease_expires_at: datetime | None
+
+
+class ItemRead(BaseModel):
+    id: int
+    source_id: int
+    external_id: str
+    channel: str
+    kind: str
+    title: str | None
+    text: str
+    author: AuthorRead
+    created_at: datetime
+    updated_at: datetime | None
+    url: str | None
+    metrics: dict[str, Any]
+    lang: str | None
+    thread_id: str | None
+    queue: str | None
+    """Where the item is now (one of the four queues, or triage)."""
+    sentiment: SentimentRead | None
+    route: RouteRead | None
+    entry: EntryRead | None
+
+
+class ItemDetail(ItemRead):
+    raw: dict[str, Any]
+
+
+class ItemPage(BaseModel):
+    items: list[ItemRead]
+    next_cursor: str | None

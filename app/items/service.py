@@ -1,0 +1,172 @@
+"""Storing what connectors return, and classifying it.
+
+``store_page`` upserts on (source, external_id): a new item is inserted, a changed item
+is updated in place, an identical one is left alone. Items whose text is new or changed
+are classified in one batch; each gets a queue entry, and the demand signal moves with
+it. Nothing here commits: the caller's unit of work does, together with the cursor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.items import repository
+from app.items.models import Classification, Item
+from app.learning.service import Classifier
+from app.queues.models import QueueEntry
+from app.signal.service import Contribution, RollupDeltas, demand_weight, hour_of
+from classifiers.routing import TRIAGE
+from classifiers.text import compose
+from connectors.base import SourceItem
+
+
+@dataclass(slots=True)
+class StoreCounts:
+    pulled: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def content_hash(title: str | None, text: str) -> str:
+    return hashlib.sha256(f"{title or ''}\x1f{text}".encode()).hexdigest()
+
+
+def _fields(source_item: SourceItem) -> dict[str, Any]:
+    author = source_item.author
+    return {
+        "channel": source_item.channel,
+        "kind": source_item.kind,
+        "title": source_item.title,
+        "text": source_item.text,
+        "author_id": author.id,
+        "author_handle": author.handle,
+        "author_name": author.display_name,
+        "author_email": author.email,
+        "author_followers": author.followers,
+        "created_at": source_item.created_at,
+        "updated_at": source_item.updated_at,
+        "url": source_item.url,
+        "metrics": dict(source_item.metrics),
+        "lang": source_item.lang,
+        "thread_id": source_item.thread_id,
+        "raw": dict(source_item.raw),
+        "content_hash": content_hash(source_item.title, source_item.text),
+    }
+
+
+def contribution(
+    item: Item, entry: QueueEntry | None, verdict: Classification | None
+) -> Contribution | None:
+    """What an item adds to the demand signal, or None while it is not routed."""
+    if entry is None or verdict is None:
+        return None
+    return Contribution(
+        bucket_start=hour_of(item.created_at),
+        queue=entry.queue,
+        channel=item.channel,
+        sentiment=verdict.sentiment,
+        compound=verdict.compound,
+        demand=demand_weight(item.metrics),
+    )
+
+
+def store_page(
+    session: Session, source_id: int, source_items: Sequence[SourceItem], classifier: Classifier
+) -> StoreCounts:
+    counts = StoreCounts(pulled=len(source_items))
+    latest: dict[str, SourceItem] = {}
+    for source_item in source_items:  # the same id twice in a page: the last one wins
+        latest[source_item.external_id] = source_item
+    existing = repository.by_external_ids(session, source_id, list(latest))
+    ids = [item.id for item in existing.values()]
+    verdicts = repository.classifications(session, ids)
+    entries = repository.current_entries(session, ids)
+    deltas = RollupDeltas()
+    to_classify: list[Item] = []
+    now = utcnow()
+    for external_id, source_item in latest.items():
+        values = _fields(source_item)
+        item = existing.get(external_id)
+        if item is None:
+            item = Item(source_id=source_id, external_id=external_id, seen_at=now, **values)
+            session.add(item)
+            to_classify.append(item)
+            counts.new += 1
+            continue
+        item.seen_at = now
+        changed = {name: value for name, value in values.items() if getattr(item, name) != value}
+        if not changed:
+            counts.unchanged += 1
+            continue
+        counts.updated += 1
+        before = contribution(item, entries.get(item.id), verdicts.get(item.id))
+        for name, value in changed.items():
+            setattr(item, name, value)
+        if "content_hash" in changed:
+            to_classify.append(item)
+        else:
+            deltas.move(before, contribution(item, entries.get(item.id), verdicts.get(item.id)))
+    session.flush()
+    classify_items(session, to_classify, classifier, deltas=deltas)
+    deltas.flush(session)
+    return counts
+
+
+def classify_items(
+    session: Session,
+    items: Sequence[Item],
+    classifier: Classifier,
+    *,
+    deltas: RollupDeltas | None = None,
+) -> int:
+    """Classify ``items`` in one batch; route open entries; keep the signal in step.
+
+    An entry an agent holds or closed keeps its queue (nobody's work is yanked away), and
+    an entry a person re-routed keeps the person's decision.
+    """
+    if not items:
+        return 0
+    own_deltas = deltas is None
+    deltas = deltas or RollupDeltas()
+    ids = [item.id for item in items]
+    verdicts = repository.classifications(session, ids)
+    entries = repository.current_entries(session, ids)
+    results = classifier.classify([compose(item.text, item.title) for item in items])
+    now = utcnow()
+    for item, result in zip(items, results, strict=True):
+        route, sentiment = result.route, result.sentiment
+        verdict = verdicts.get(item.id)
+        entry = entries.get(item.id)
+        before = contribution(item, entry, verdict)
+        if verdict is None:
+            verdict = Classification(item_id=item.id)
+            session.add(verdict)
+        verdict.sentiment = sentiment.label
+        verdict.compound = round(sentiment.compound, 4)
+        verdict.queue = route.queue
+        verdict.confidence = route.confidence
+        verdict.triage = route.triage
+        verdict.reason = route.reason
+        verdict.scores = dict(route.scores)
+        verdict.model_version = classifier.model_version
+        verdict.sentiment_version = classifier.sentiment_version
+        verdict.content_hash = item.content_hash
+        verdict.classified_at = now
+        target = TRIAGE if route.triage else route.queue
+        if entry is None:
+            entry = QueueEntry(item_id=item.id, queue=target, state="open", created_at=now)
+            session.add(entry)
+        elif entry.state == "open" and entry.routed_by == "model":
+            entry.queue = target
+        deltas.move(before, contribution(item, entry, verdict))
+    session.flush()
+    if own_deltas:
+        deltas.flush(session)
+    return len(items)

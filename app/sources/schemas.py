@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class SourceCreate(BaseModel):
+    name: str = Field(description="Unique: lower-case letters, digits, '-', '_', '.'")
+    kind: str = Field(description="Connector kind, e.g. jsonl, twitter, mastodon")
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Connector settings. Secrets are never given here: name the "
+        "environment variable that holds them with a '<name>_env' key.",
+    )
+    enabled: bool = True
+    interval_seconds: int | None = Field(default=None, ge=10, description="Sync schedule")
+
+
+class SourceUpdate(BaseModel):
+    config: dict[str, Any] | None = None
+    enabled: bool | None = None
+    interval_seconds: int | None = Field(default=None, ge=10)
+
+
+class SourceRead(BaseModel):
+    name: str
+    kind: str
+    config: dict[str, Any]
+    enabled: bool
+    interval_seconds: int | None
+    status: str
+    status_reason: str | None
+    cursor: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class RunRead(BaseModel):
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    pages: int
+    pulled: int
+    new: int
+    updated: int
+    quarantined: int
+    error: str | None
+
+
+class CheckRead(BaseModel):
+    ok: bool
+    detail: str
+
+
+class QuarantineRead(BaseModel):
+    id: int
+    run_id: int | None
+    external_id: str | None
+    location: str | None
+    reason: str
+    payload: str
+    created_at: datetime

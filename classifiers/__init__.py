@@ -1,0 +1,1 @@
+"""Andon classifiers: pure library for sentiment and routing. Never imports ``app``."""

@@ -1,0 +1,139 @@
+"""Model artifacts: a trained router saved with its metadata, and the store of versions.
+
+Layout of a model directory::
+
+    <dir>/<version>/model.joblib   the fitted scikit-learn pipeline
+    <dir>/<version>/meta.json      version, library versions, metrics, training summary
+    <dir>/ACTIVE                   the version in use (a text file)
+
+Loading refuses an artifact written by another scikit-learn version (pickles are not
+portable across versions): the caller retrains from the corpus instead of running a
+model whose behaviour may have silently changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import sklearn
+from sklearn.pipeline import Pipeline
+
+MODEL_FILE = "model.joblib"
+META_FILE = "meta.json"
+ACTIVE_FILE = "ACTIVE"
+
+
+class ArtifactError(Exception):
+    """A model artifact is missing, unreadable or incompatible."""
+
+
+@dataclass(slots=True)
+class ModelMeta:
+    version: str
+    created_at: str
+    kind: str = "router"
+    sklearn_version: str = sklearn.__version__
+    python_version: str = platform.python_version()
+    labels: list[str] = field(default_factory=list)
+    threshold: float = 0.45
+    thresholds: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    parent: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ModelMeta:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+
+def new_version(digest: str, now: datetime | None = None) -> str:
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    return f"{moment:%Y%m%d-%H%M%S}-{digest[:8]}"
+
+
+class ModelStore:
+    """The versions of the router kept in one directory, and which one is active."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def save(self, pipeline: Pipeline, meta: ModelMeta, *, activate: bool = False) -> Path:
+        """Write a version atomically (temp dir, then rename)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        target = self.directory / meta.version
+        if target.exists():
+            raise ArtifactError(f"model version {meta.version} already exists")
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.directory))
+        try:
+            joblib.dump(pipeline, staging / MODEL_FILE)
+            (staging / META_FILE).write_text(json.dumps(asdict(meta), indent=2, sort_keys=True))
+            staging.rename(target)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging)
+        if activate:
+            self.activate(meta.version)
+        return target
+
+    def versions(self) -> list[ModelMeta]:
+        """Every stored version's metadata, oldest first."""
+        if not self.directory.is_dir():
+            return []
+        metas = []
+        for path in sorted(self.directory.iterdir()):
+            meta_path = path / META_FILE
+            if path.is_dir() and not path.name.startswith(".") and meta_path.is_file():
+                metas.append(self._read_meta(meta_path))
+        return sorted(metas, key=lambda meta: meta.created_at)
+
+    def active_version(self) -> str | None:
+        path = self.directory / ACTIVE_FILE
+        if not path.is_file():
+            return None
+        return path.read_text().strip() or None
+
+    def activate(self, version: str) -> None:
+        if not (self.directory / version / META_FILE).is_file():
+            raise ArtifactError(f"no model version {version!r} in {self.directory}")
+        fd, tmp = tempfile.mkstemp(prefix=".active-", dir=self.directory)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(version + "\n")
+        os.replace(tmp, self.directory / ACTIVE_FILE)
+
+    def meta(self, version: str) -> ModelMeta:
+        path = self.directory / version / META_FILE
+        if not path.is_file():
+            raise ArtifactError(f"no model version {version!r} in {self.directory}")
+        return self._read_meta(path)
+
+    def load(self, version: str) -> tuple[Pipeline, ModelMeta]:
+        meta = self.meta(version)
+        if meta.sklearn_version != sklearn.__version__:
+            raise ArtifactError(
+                f"model {version} was trained with scikit-learn {meta.sklearn_version}, "
+                f"this is {sklearn.__version__}; retrain it (andon train)"
+            )
+        try:
+            pipeline = joblib.load(self.directory / version / MODEL_FILE)
+        except Exception as exc:  # any unpickling failure means the artifact is unusable
+            raise ArtifactError(f"model {version} cannot be loaded: {exc}") from exc
+        if not isinstance(pipeline, Pipeline):
+            raise ArtifactError(f"model {version} is not a scikit-learn Pipeline")
+        return pipeline, meta
+
+    @staticmethod
+    def _read_meta(path: Path) -> ModelMeta:
+        try:
+            return ModelMeta.from_json(json.loads(path.read_text()))
+        except (ValueError, TypeError) as exc:
+            raise ArtifactError(f"unreadable model metadata {path}: {exc}") from exc
