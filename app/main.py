@@ -15,6 +15,7 @@ from app.db import make_engine, make_sessionmaker, unit_of_work
 from app.deps import SessionDep
 from app.errors import install_handlers
 from app.items.router import router as items_router
+from app.items.router import votes_router
 from app.learning.service import Classifier, load_classifier
 from app.queues.router import router as queues_router
 from app.scheduler import build_scheduler
@@ -71,6 +72,7 @@ def create_app(
     install_handlers(app)
     app.include_router(sources_router)
     app.include_router(items_router)
+    app.include_router(votes_router)
     app.include_router(queues_router)
     app.include_router(signal_router)
 

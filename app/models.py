@@ -1,7 +1,7 @@
 """Every ORM model, imported in one place so metadata is complete (Alembic, tests)."""
 
 from app.db import Base
-from app.items.models import Classification, Item
+from app.items.models import Classification, Item, ItemMetricSnapshot
 from app.queues.models import Correction, QueueEntry
 from app.signal.models import SignalRollup
 from app.sources.models import QuarantinedRecord, Source, SourceState, SyncRun
@@ -11,6 +11,7 @@ __all__ = [
     "Classification",
     "Correction",
     "Item",
+    "ItemMetricSnapshot",
     "QuarantinedRecord",
     "QueueEntry",
     "SignalRollup",

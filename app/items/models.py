@@ -41,6 +41,8 @@ class Item(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     ingested_at: Mapped[datetime] = mapped_column(default=utcnow)
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    """Set when the source reports the record deleted upstream; the item is kept."""
 
 
 class Classification(Base):
@@ -62,3 +64,20 @@ class Classification(Base):
     sentiment_version: Mapped[str] = mapped_column(String(64))
     content_hash: Mapped[str] = mapped_column(String(64))
     classified_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ItemMetricSnapshot(Base):
+    """A change of an item's metrics (votes, likes ...) as observed, with the delta.
+
+    Kept so the signal can show votes gained per day: an idea's vote count changes
+    without its text changing, and the count alone says nothing about when.
+    """
+
+    __tablename__ = "item_metric_snapshot"
+    __table_args__ = (Index("ix_item_metric_snapshot_observed", "observed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"), index=True)
+    observed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    delta: Mapped[dict[str, Any]] = mapped_column(default=dict)

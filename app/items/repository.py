@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from app.items.models import Classification, Item
+from app.items.models import Classification, Item, ItemMetricSnapshot
 from app.queues.models import QueueEntry
 
 CHUNK = 500
@@ -68,3 +69,29 @@ def listing(
     if before_id is not None:
         statement = statement.where(Item.id < before_id)
     return statement.order_by(Item.id.desc())
+
+
+def history(session: Session, item_id: int) -> Sequence[ItemMetricSnapshot]:
+    statement = (
+        select(ItemMetricSnapshot)
+        .where(ItemMetricSnapshot.item_id == item_id)
+        .order_by(ItemMetricSnapshot.observed_at, ItemMetricSnapshot.id)
+    )
+    return session.scalars(statement).all()
+
+
+def metric_changes(
+    session: Session, *, start: datetime, end: datetime, queue: str | None = None
+) -> Sequence[tuple[datetime, dict[str, Any], str | None, str]]:
+    """Metric deltas observed in [start, end), with the item's current queue and channel."""
+    statement = (
+        select(
+            ItemMetricSnapshot.observed_at, ItemMetricSnapshot.delta, QueueEntry.queue, Item.channel
+        )
+        .join(Item, Item.id == ItemMetricSnapshot.item_id)
+        .outerjoin(QueueEntry, (QueueEntry.item_id == Item.id) & (QueueEntry.state != "rerouted"))
+        .where(ItemMetricSnapshot.observed_at >= start, ItemMetricSnapshot.observed_at < end)
+    )
+    if queue is not None:
+        statement = statement.where(QueueEntry.queue == queue)
+    return [(row[0], row[1], row[2], row[3]) for row in session.execute(statement).all()]

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from app.db import as_utc
+from app.db import as_utc, utcnow
 from app.deps import SessionDep, SettingsDep
 from app.errors import InvalidInput, NotFound
 from app.items import repository
@@ -16,11 +16,15 @@ from app.items.schemas import (
     ItemDetail,
     ItemPage,
     ItemRead,
+    MetricSnapshotRead,
     RouteRead,
     SentimentRead,
+    VotesPoint,
+    VotesRead,
 )
 from app.pagination import decode_cursor, encode_cursor
 from app.queues.models import QUEUE_NAMES, QueueEntry
+from app.signal.service import bucket_start
 
 router = APIRouter(prefix="/items", tags=["items"])
 
@@ -51,6 +55,7 @@ def to_read(
         "metrics": item.metrics,
         "lang": item.lang,
         "thread_id": item.thread_id,
+        "deleted_at": item.deleted_at,
         "queue": entry.queue if entry else None,
         "sentiment": SentimentRead(label=verdict.sentiment, compound=verdict.compound)
         if verdict
@@ -121,4 +126,61 @@ def get_item(item_id: int, session: SessionDep) -> ItemRead:
     return to_read(item, verdict, entry, detail=True)
 
 
-__all__ = ["QUEUE_NAMES", "router"]
+@router.get(
+    "/{item_id}/history",
+    response_model=list[MetricSnapshotRead],
+    summary="How the item's metrics (votes, likes ...) changed, oldest first",
+)
+def item_history(item_id: int, session: SessionDep) -> list[MetricSnapshotRead]:
+    if session.get(Item, item_id) is None:
+        raise NotFound(f"no item {item_id}")
+    return [
+        MetricSnapshotRead(observed_at=row.observed_at, metrics=row.metrics, delta=row.delta)
+        for row in repository.history(session, item_id)
+    ]
+
+
+votes_router = APIRouter(prefix="/signal", tags=["signal"])
+
+
+@votes_router.get(
+    "/votes",
+    response_model=VotesRead,
+    summary="Votes, likes and reposts gained per bucket, by the item's current queue",
+)
+def votes_gained(
+    session: SessionDep,
+    bucket: Literal["hour", "day", "week"] = "day",
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    queue: QueueName | None = None,
+) -> VotesRead:
+    end_at = as_utc(end) if end else utcnow()
+    start_at = as_utc(start) if start else end_at - timedelta(days=30)
+    if start_at >= end_at:
+        raise InvalidInput("'from' must be before 'to'")
+    sums: dict[tuple[datetime, str | None], list[int]] = {}
+    for observed_at, delta, entry_queue, _channel in repository.metric_changes(
+        session, start=start_at, end=end_at, queue=queue
+    ):
+        row = sums.setdefault((bucket_start(observed_at, bucket), entry_queue), [0, 0, 0])
+        for index, name in enumerate(("votes", "likes", "reposts")):
+            value = delta.get(name)
+            if isinstance(value, int | float):
+                row[index] += int(value)
+    series = [
+        VotesPoint(
+            bucket_start=moment,
+            queue=name,
+            votes_gained=values[0],
+            likes_gained=values[1],
+            reposts_gained=values[2],
+        )
+        for (moment, name), values in sorted(
+            sums.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
+        )
+    ]
+    return VotesRead(bucket=bucket, start=start_at, end=end_at, series=series)
+
+
+__all__ = ["QUEUE_NAMES", "router", "votes_router"]

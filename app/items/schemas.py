@@ -52,6 +52,8 @@ class ItemRead(BaseModel):
     metrics: dict[str, Any]
     lang: str | None
     thread_id: str | None
+    deleted_at: datetime | None
+    """Set when the source reported the record deleted upstream."""
     queue: str | None
     """Where the item is now (one of the four queues, or triage)."""
     sentiment: SentimentRead | None
@@ -66,3 +68,24 @@ class ItemDetail(ItemRead):
 class ItemPage(BaseModel):
     items: list[ItemRead]
     next_cursor: str | None
+
+
+class MetricSnapshotRead(BaseModel):
+    observed_at: datetime
+    metrics: dict[str, Any]
+    delta: dict[str, Any]
+
+
+class VotesPoint(BaseModel):
+    bucket_start: datetime
+    queue: str | None
+    votes_gained: int
+    likes_gained: int
+    reposts_gained: int
+
+
+class VotesRead(BaseModel):
+    bucket: str
+    start: datetime
+    end: datetime
+    series: list[VotesPoint]

@@ -9,15 +9,16 @@ it. Nothing here commits: the caller's unit of work does, together with the curs
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.items import repository
-from app.items.models import Classification, Item
+from app.items.models import Classification, Item, ItemMetricSnapshot
 from app.learning.service import Classifier
 from app.queues.models import QueueEntry
 from app.signal.service import Contribution, RollupDeltas, demand_weight, hour_of
@@ -77,6 +78,35 @@ def contribution(
     )
 
 
+def metric_delta(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """What changed in each numeric metric (a new metric counts from zero)."""
+    delta: dict[str, Any] = {}
+    for name, value in after.items():
+        old = before.get(name, 0)
+        if isinstance(value, int | float) and isinstance(old, int | float) and value != old:
+            delta[name] = value - old
+    return delta
+
+
+def deleted_upstream(source_item: SourceItem) -> bool:
+    """Connectors flag a record deleted upstream with ``raw["andon"]["deleted"]``."""
+    marker = source_item.raw.get("andon")
+    return isinstance(marker, Mapping) and marker.get("deleted") is True
+
+
+def dismiss_deleted(session: Session, items: Sequence[Item], now: datetime) -> None:
+    """Open work on a record deleted upstream is dismissed; its demand stays counted.
+
+    An entry an agent holds is left to the agent, who sees the deletion on the item.
+    """
+    if not items:
+        return
+    for entry in repository.current_entries(session, [item.id for item in items]).values():
+        if entry.state == "open":
+            entry.state, entry.note, entry.closed_at = "dismissed", "deleted upstream", now
+    session.flush()
+
+
 def store_page(
     session: Session, source_id: int, source_items: Sequence[SourceItem], classifier: Classifier
 ) -> StoreCounts:
@@ -90,6 +120,8 @@ def store_page(
     entries = repository.current_entries(session, ids)
     deltas = RollupDeltas()
     to_classify: list[Item] = []
+    snapshots: list[tuple[Item, dict[str, Any]]] = []
+    deleted: list[Item] = []
     now = utcnow()
     for external_id, source_item in latest.items():
         values = _fields(source_item)
@@ -99,23 +131,36 @@ def store_page(
             session.add(item)
             to_classify.append(item)
             counts.new += 1
-            continue
-        item.seen_at = now
-        changed = {name: value for name, value in values.items() if getattr(item, name) != value}
-        if not changed:
-            counts.unchanged += 1
-            continue
-        counts.updated += 1
-        before = contribution(item, entries.get(item.id), verdicts.get(item.id))
-        for name, value in changed.items():
-            setattr(item, name, value)
-        if "content_hash" in changed:
-            to_classify.append(item)
+            if item.metrics:  # the first sight is the baseline: gains are observed changes
+                snapshots.append((item, {}))
         else:
-            deltas.move(before, contribution(item, entries.get(item.id), verdicts.get(item.id)))
+            item.seen_at = now
+            changed = {n: v for n, v in values.items() if getattr(item, n) != v}
+            if not changed:
+                counts.unchanged += 1
+            else:
+                counts.updated += 1
+                before = contribution(item, entries.get(item.id), verdicts.get(item.id))
+                if "metrics" in changed:
+                    snapshots.append((item, metric_delta(item.metrics, changed["metrics"])))
+                for name, value in changed.items():
+                    setattr(item, name, value)
+                if "content_hash" in changed:  # only new words are worth a new verdict
+                    to_classify.append(item)
+                else:
+                    after = contribution(item, entries.get(item.id), verdicts.get(item.id))
+                    deltas.move(before, after)
+        if deleted_upstream(source_item) and item.deleted_at is None:
+            item.deleted_at = now
+            deleted.append(item)
     session.flush()
+    for item, delta in snapshots:
+        session.add(
+            ItemMetricSnapshot(item_id=item.id, observed_at=now, metrics=item.metrics, delta=delta)
+        )
     classify_items(session, to_classify, classifier, deltas=deltas)
     deltas.flush(session)
+    dismiss_deleted(session, deleted, now)
     return counts
 
 
