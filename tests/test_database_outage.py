@@ -1,0 +1,95 @@
+"""The database goes away mid-run and comes back: the API answers 503 meanwhile, jobs
+resume, and nothing is lost or stored twice."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+
+from app import migrate
+from app.config import Settings
+from app.db import make_engine, make_sessionmaker, unit_of_work
+from app.items.models import Item
+from app.learning.service import Classifier
+from app.main import create_app
+from app.sources.models import Source, SyncRun
+from app.sources.runner import run_sync
+from connectors.base import Cursor, Page
+from tests.conftest import require
+from tests.private_postgres import PrivateCluster, server_bin
+from tests.support import ListConnector, make_item
+
+
+@pytest.fixture
+def cluster() -> Iterator[PrivateCluster]:
+    bindir = server_bin()
+    if bindir is None:
+        require("PostgreSQL server binaries not found (apt-get install postgresql)")
+    assert bindir is not None
+    cluster = PrivateCluster(bindir)
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+class StopsTheDatabase(ListConnector):
+    """Serves pages; on the given call it stops the database before answering."""
+
+    def __init__(self, cluster: PrivateCluster, on_call: int, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.cluster = cluster
+        self.on_call = on_call
+
+    def pull(self, cursor: Cursor | None) -> Page:
+        page = super().pull(cursor)
+        if self.calls == self.on_call:
+            self.cluster.stop()
+        return page
+
+
+def test_database_outage_mid_sync_and_during_requests(
+    cluster: PrivateCluster, classifier: Classifier
+) -> None:
+    engine = make_engine(cluster.url)
+    migrate.upgrade(engine)
+    factory = make_sessionmaker(engine)
+    with unit_of_work(factory) as session:
+        session.add(Source(name="src", kind="list", config={}))
+    items = [make_item(n) for n in range(50)]
+
+    # The database stops while the third page is being pulled: two pages are committed.
+    breaker = StopsTheDatabase(cluster, on_call=3, items=items, page_size=10)
+    with pytest.raises(OperationalError):
+        run_sync(factory, "src", classifier, connector_factory=lambda _s: breaker)
+
+    settings = Settings(database_url=cluster.url, scheduler=False, demo=False)
+    app = create_app(settings, classifier=classifier, start_scheduler=False)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        down = client.get("/items")
+        assert down.status_code == 503
+        assert down.headers["content-type"] == "application/problem+json"
+        assert down.json()["detail"] == "the database is not reachable"
+        assert client.get("/healthz").status_code == 503
+
+        cluster.start()
+
+        assert client.get("/healthz").status_code == 200
+        assert len(client.get("/items", params={"limit": 500}).json()["items"]) == 20
+
+    healthy = ListConnector(items, page_size=10)
+    summary = run_sync(factory, "src", classifier, connector_factory=lambda _s: healthy)
+    assert summary.status == "ok"
+    with factory() as session:
+        stored = list(session.scalars(select(Item.external_id)))
+        assert sorted(stored) == sorted(item.external_id for item in items)
+        assert session.scalar(select(func.count()).select_from(Item)) == 50
+        runs = list(session.scalars(select(SyncRun.status).order_by(SyncRun.id)))
+        assert runs == ["interrupted", "ok"]
+    engine.dispose()
