@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     page_size_max: int = Field(default=500, ge=1)
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Larger request bodies are refused (413)."
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from app import __version__
+from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker, unit_of_work
 from app.deps import SessionDep
@@ -70,6 +71,7 @@ def create_app(
 
     app = FastAPI(title="Andon", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     install_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(sources_router)
     app.include_router(items_router)
     app.include_router(votes_router)

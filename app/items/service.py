@@ -39,9 +39,24 @@ def content_hash(title: str | None, text: str) -> str:
     return hashlib.sha256(f"{title or ''}\x1f{text}".encode()).hexdigest()
 
 
+def without_nul(value: Any) -> Any:
+    """``value`` with NUL characters removed from every string in it.
+
+    PostgreSQL cannot store NUL in text or JSONB, and one such character would fail the
+    whole page; in feedback it carries no meaning, so it is dropped on every backend.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, Mapping):
+        return {without_nul(key): without_nul(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nul(item) for item in value]
+    return value
+
+
 def _fields(source_item: SourceItem) -> dict[str, Any]:
     author = source_item.author
-    return {
+    fields: dict[str, Any] = {
         "channel": source_item.channel,
         "kind": source_item.kind,
         "title": source_item.title,
@@ -58,8 +73,10 @@ def _fields(source_item: SourceItem) -> dict[str, Any]:
         "lang": source_item.lang,
         "thread_id": source_item.thread_id,
         "raw": dict(source_item.raw),
-        "content_hash": content_hash(source_item.title, source_item.text),
     }
+    fields = without_nul(fields)
+    fields["content_hash"] = content_hash(fields["title"], fields["text"])
+    return fields
 
 
 def contribution(
@@ -113,7 +130,7 @@ def store_page(
     counts = StoreCounts(pulled=len(source_items))
     latest: dict[str, SourceItem] = {}
     for source_item in source_items:  # the same id twice in a page: the last one wins
-        latest[source_item.external_id] = source_item
+        latest[without_nul(source_item.external_id)] = source_item
     existing = repository.by_external_ids(session, source_id, list(latest))
     ids = [item.id for item in existing.values()]
     verdicts = repository.classifications(session, ids)
