@@ -17,7 +17,7 @@ install: $(STAMP) ## create .venv and install Andon with its dev tools
 
 run: install ## migrate and start the service with the demo source on http://127.0.0.1:8000
 	$(BIN)/andon migrate
-	ANDON_DEMO=$${ANDON_DEMO:-true} $(BIN)/andon serve --no-migrate
+	ANDON_DEMO=$${ANDON_DEMO:-true} ANDON_PUBLIC_READ=$${ANDON_PUBLIC_READ:-true} $(BIN)/andon serve --no-migrate
 
 test: install ## the whole suite (PostgreSQL too when ANDON_TEST_DATABASE_URL is set)
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -36,7 +36,7 @@ bench: install ## benchmarks (not part of the test suite)
 
 # System components some tests need (Dovecot for IMAP, Chromium for the browser tests).
 # Debian/Ubuntu as root; .ci/run calls this. On a laptop without them those tests skip.
-SYSTEM_PACKAGES := dovecot-imapd openssl
+SYSTEM_PACKAGES := dovecot-imapd openssl chromium
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

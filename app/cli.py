@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -15,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.auth.cli import keys_app
 from app.config import Settings, SettingsError, get_settings
 
 app = typer.Typer(
@@ -26,6 +28,7 @@ app = typer.Typer(
 )
 sources_app = typer.Typer(help="Manage sources.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
+app.add_typer(keys_app, name="keys")
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -47,9 +50,11 @@ def settings() -> Settings:
 
 
 def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    """ANDON_LOG_FORMAT (text|json) at ``level``; messages redacted when ANDON_REDACT."""
+    from app.ops import logs
+
+    config = settings()
+    logs.configure(level, config.log_format, redacting=config.redact)
 
 
 def progress() -> Progress:
@@ -65,6 +70,7 @@ def progress() -> Progress:
 
 
 def _engine() -> Any:
+    import app.models  # noqa: F401  every mapper known before a query (FKs between domains)
     from app.db import make_engine
 
     return make_engine(settings().database_url)
@@ -122,7 +128,58 @@ def serve(
         host=host or config.host,
         port=port or config.port,
         log_level=config.log_level.lower(),
+        log_config=None,  # uvicorn logs through Andon's handler (text or JSON, redacted)
+        access_log=False,  # the request-context middleware writes one line with the id
     )
+
+
+@app.command()
+def worker(
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve /metrics on this port (ANDON_WORKER_METRICS_PORT)")
+    ] = None,
+) -> None:
+    """Run the scheduler without HTTP: scheduled syncs and periodic jobs.
+
+    The multi-replica layout is `andon serve --no-scheduler` on every API replica plus
+    one or more `andon worker`; per-source locks keep each source to one runner.
+    The worker does not migrate: run `andon migrate` first.
+    """
+    import signal
+    import threading
+
+    from prometheus_client import start_http_server
+
+    from app.db import make_sessionmaker
+    from app.migrate import is_current
+    from app.scheduler import build_scheduler
+
+    config = settings()
+    configure_logging(config.log_level)
+    engine = _engine()
+    try:
+        if not is_current(engine):
+            fail("the database schema is not at the latest migration: run `andon migrate`")
+        classifier = _classifier()
+        port = metrics_port or config.worker_metrics_port
+        if port:
+            start_http_server(port, addr=config.host)
+        scheduler = build_scheduler(make_sessionmaker(engine), classifier, config)
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        scheduler.start()
+        logging.getLogger("app.worker").info(
+            "worker started (model %s%s)",
+            classifier.model_version,
+            f", metrics on :{port}" if port else "",
+        )
+        while not stop.wait(1.0):
+            pass
+        logging.getLogger("app.worker").info("worker stopping: waiting for running jobs")
+        scheduler.shutdown(wait=True)
+    finally:
+        engine.dispose()
 
 
 @app.command()
@@ -132,7 +189,8 @@ def sync(
 ) -> None:
     """Pull a source now, storing, classifying and routing what is new."""
     from app.db import make_sessionmaker
-    from app.errors import NotFound
+    from app.errors import Conflict, NotFound
+    from app.ops.privacy import Privacy
     from app.sources.runner import RunSummary, run_sync
 
     configure_logging(settings().log_level)
@@ -148,8 +206,15 @@ def sync(
             )
 
         try:
-            result = run_sync(factory, source, classifier, max_pages=max_pages, on_page=on_page)
-        except NotFound as exc:
+            result = run_sync(
+                factory,
+                source,
+                classifier,
+                max_pages=max_pages,
+                on_page=on_page,
+                privacy=Privacy(redact=settings().redact, raw_payload=settings().raw_payload),
+            )
+        except (NotFound, Conflict) as exc:
             fail(exc.detail)
         finally:
             engine.dispose()
@@ -315,37 +380,181 @@ def evaluate(
             out.print(format_sentiment(report["sentiment"]), highlight=False)
 
 
+def _labels_session(engine: Any) -> Any:
+    """A session when the database holds the learning tables, else None (train from files)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import OperationalError
+
+    from app.db import make_sessionmaker
+
+    try:
+        tables = set(inspect(engine).get_table_names())
+    except OperationalError:
+        return None
+    if not {"correction", "training_run"} <= tables:
+        return None
+    return make_sessionmaker(engine)()
+
+
 @app.command()
 def train(
     labels: Annotated[
         list[Path] | None, typer.Option("--labels", "-l", help="Extra labelled JSON Lines")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Promote the challenger even if macro-F1 drops")
+    ] = False,
 ) -> None:
-    """Train a router on the seed corpus (plus extra labels) and make it active."""
+    """Train a challenger (seed corpus + corrections + labels); promote it if it holds.
+
+    Champion and challenger are scored on the same fixed held-out split, which neither was
+    fitted on; the challenger becomes active only if macro-F1 does not drop (or --force).
+    """
+    from app.learning.service import train_and_challenge
     from classifiers.artifacts import ModelStore
-    from classifiers.train import LabelFileError, load_examples, seed_paths, train_router
+    from classifiers.train import LabelFileError
 
     config = settings()
-    paths = seed_paths() + list(labels or [])
-    for path in paths:
+    for path in labels or []:
         if not path.is_file():
             fail(f"{path}: no such file")
+    engine = _engine()
+    session = _labels_session(engine)
+    if session is None:
+        err.print(
+            "no learning tables in the database (andon migrate): training without corrections"
+        )
     try:
-        examples = load_examples(paths)
+        err.print("training a challenger…")
+        outcome = train_and_challenge(
+            ModelStore(config.model_dir),
+            threshold=config.triage_threshold,
+            label_paths=list(labels or []),
+            session=session,
+            force=force,
+            trigger="cli",
+        )
+        if session is not None:
+            session.commit()
     except LabelFileError as exc:
         fail(str(exc))
-    err.print(f"training on {sum(1 for e in examples if e.queue)} labelled examples…")
-    store = ModelStore(config.model_dir)
-    result = train_router(
-        examples, threshold=config.triage_threshold, parent=store.active_version()
-    )
-    store.save(result.router.pipeline, result.meta, activate=True)
-    holdout = result.meta.metrics.get("holdout", {})
+    finally:
+        if session is not None:
+            session.close()
+        engine.dispose()
+    state = "active" if outcome.promoted else "saved, not promoted"
     out.print(
-        f"model {result.meta.version} active; held-out macro-F1 "
-        f"{holdout.get('macro_f1', float('nan')):.3f}",
+        f"model {outcome.version} {state}; {outcome.examples} training examples "
+        f"({outcome.labels} labels beyond the seed, {outcome.corrections} from corrections)\n"
+        f"{outcome.challenge.reason}",
         highlight=False,
     )
+
+
+@app.command()
+def reclassify(
+    since: Annotated[
+        datetime | None,
+        typer.Option(help="Only items created at or after this time (ISO 8601, UTC)"),
+    ] = None,
+    batch: Annotated[int, typer.Option(min=1, help="Items per transaction")] = 500,
+) -> None:
+    """Re-score stored items with the active model, in batches, without pulling again.
+
+    Open entries the model routed move with the new verdict; claimed, closed and
+    person-routed entries keep their queue. The demand signal moves with them.
+    """
+    from app.db import make_sessionmaker
+    from app.learning.service import ReclassifyProgress
+    from app.learning.service import reclassify as run_reclassify
+
+    configure_logging(settings().log_level)
+    moment = since.replace(tzinfo=UTC) if since and since.tzinfo is None else since
+    engine = _engine()
+    classifier = _classifier()
+    try:
+        with progress() as bar:
+            task = bar.add_task("reclassify", total=None)
+
+            def on_batch(state: ReclassifyProgress) -> None:
+                bar.update(task, total=state.total, completed=state.done)
+
+            result = run_reclassify(
+                make_sessionmaker(engine),
+                classifier,
+                since=moment,
+                batch_size=batch,
+                on_batch=on_batch,
+            )
+    finally:
+        engine.dispose()
+    out.print(
+        f"reclassified {result.done} items in {result.batches} batches "
+        f"with model {classifier.model_version}",
+        highlight=False,
+    )
+
+
+models_app = typer.Typer(
+    help="Router versions: list, diff, activate (roll back).", no_args_is_help=True
+)
+app.add_typer(models_app, name="models")
+
+
+def _store() -> Any:
+    from classifiers.artifacts import ModelStore
+
+    return ModelStore(settings().model_dir)
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Stored versions (oldest first) with held-out macro-F1 and triage rate; * is active."""
+    store = _store()
+    active = store.active_version()
+    table = Table("", "examples", "macro-F1", "triage", "promoted")
+    table.add_column("version", no_wrap=True, min_width=24)  # the name to diff and activate
+    for meta in store.versions():
+        holdout = meta.metrics.get("holdout", {})
+        promoted = meta.metrics.get("challenge", {}).get("promoted")
+        table.add_row(
+            "*" if meta.version == active else "",
+            str(meta.training.get("examples", "-")),
+            f"{holdout['macro_f1']:.3f}" if "macro_f1" in holdout else "-",
+            f"{holdout['triage_rate']:.3f}" if "triage_rate" in holdout else "-",
+            "-" if promoted is None else ("yes" if promoted else "no"),
+            meta.version,
+        )
+    out.print(table)
+
+
+@models_app.command("diff")
+def models_diff(
+    old: Annotated[str, typer.Argument(help="Version to compare from")],
+    new: Annotated[str, typer.Argument(help="Version to compare to")],
+) -> None:
+    """How held-out metrics moved from one version to another (JSON)."""
+    from classifiers.artifacts import ArtifactError, diff_metrics
+
+    store = _store()
+    try:
+        report = diff_metrics(store.meta(old), store.meta(new))
+    except ArtifactError as exc:
+        fail(str(exc))
+    out.print_json(json.dumps(report))
+
+
+@models_app.command("activate")
+def models_activate(version: Annotated[str, typer.Argument(help="Version to make active")]) -> None:
+    """Make a stored version active: roll back or forward. Running services load it on restart."""
+    from app.learning.service import activate
+    from classifiers.artifacts import ArtifactError
+
+    try:
+        activate(None, _store(), version, settings().triage_threshold)
+    except ArtifactError as exc:
+        fail(str(exc))
+    out.print(f"model {version} active", highlight=False)
 
 
 @sources_app.command("list")
@@ -424,6 +633,53 @@ def sources_check(name: Annotated[str, typer.Argument()]) -> None:
     except ConnectorError as exc:
         fail(f"{name}: {type(exc).__name__}: {exc}")
     out.print(f"{name}: reachable and authorised")
+
+
+signal_app = typer.Typer(help="The demand signal: spikes, themes, rollups.", no_args_is_help=True)
+app.add_typer(signal_app, name="signal")
+
+
+@signal_app.command("spikes")
+def signal_spikes() -> None:
+    """Check the latest complete hour for spikes (and call the webhook for new ones)."""
+    from app.db import make_sessionmaker
+    from app.signal.jobs import detect_spikes
+
+    engine = _engine()
+    try:
+        raised = detect_spikes(make_sessionmaker(engine), settings())
+    finally:
+        engine.dispose()
+    out.print(f"{len(raised)} new spike(s)" + (f": {raised}" if raised else ""))
+
+
+@signal_app.command("themes")
+def signal_themes() -> None:
+    """Re-fit every queue's themes."""
+    from app.db import make_sessionmaker
+    from app.signal.jobs import fit_themes
+
+    engine = _engine()
+    try:
+        fitted = fit_themes(make_sessionmaker(engine))
+    finally:
+        engine.dispose()
+    out.print(", ".join(f"{queue}: {n} themes" for queue, n in fitted.items()))
+
+
+@signal_app.command("rebuild")
+def signal_rebuild() -> None:
+    """Recount the rollups from the items (after changing the demand weights)."""
+    from app.db import make_sessionmaker, unit_of_work
+    from app.signal.service import rebuild
+
+    engine = _engine()
+    try:
+        with unit_of_work(make_sessionmaker(engine)) as session:
+            count = rebuild(session)
+    finally:
+        engine.dispose()
+    out.print(f"rollups rebuilt from {count} routed items")
 
 
 def main() -> None:

@@ -35,6 +35,72 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Larger request bodies are refused (413)."
     )
+    # Operations (issue 9): logs, privacy, backoff, scheduler.
+    log_format: Literal["json", "text"] = Field(
+        default="text", description="json: one object per line (the Docker image sets it)."
+    )
+    redact: bool = Field(
+        default=True,
+        description="Redact e-mail addresses, phone and card numbers in item text and logs.",
+    )
+    raw_payload: Literal["keep", "redact", "drop"] = Field(
+        default="redact", description="What is stored of a record's original payload."
+    )
+    backoff_base_seconds: float = Field(default=60.0, gt=0)
+    backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    scheduler_refresh_seconds: float = Field(
+        default=15.0, gt=0, description="How often the scheduler re-reads source schedules."
+    )
+    retention_interval_seconds: float = Field(default=3600.0, gt=0)
+    lease_expiry_interval_seconds: float = Field(default=30.0, gt=0)
+    retrain_interval_seconds: float = Field(
+        default=86_400.0,
+        ge=0,
+        description="Scheduled champion/challenger retrain (corrections + seed); 0 turns it off.",
+    )
+    worker_metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="`andon worker` serves /metrics here."
+    )
+    # Queues and keys (issue 7), see app/queues/service.py and app/auth/service.py.
+    public_read: bool = Field(
+        default=False, description="Let callers without a key use the read endpoints."
+    )
+    lease_seconds: int = Field(
+        default=900, ge=10, description="How long a claim (or a heartbeat) holds an entry."
+    )
+    wip_per_agent: int = Field(default=5, ge=1, description="Entries one agent may hold.")
+    wip_per_queue: dict[str, int] = Field(
+        default_factory=dict,
+        description='Entries a queue may have claimed at once, e.g. {"service": 20}.',
+    )
+    # Demand signal (issue 8): weights of one item's demand, see app/signal/service.py.
+    demand_vote_weight: float = Field(default=1.0, ge=0.0, description="Demand per vote.")
+    demand_like_weight: float = Field(default=0.2, ge=0.0, description="Demand per like.")
+    demand_repost_weight: float = Field(default=0.2, ge=0.0, description="Demand per repost.")
+    demand_reach_weight: float = Field(
+        default=1.0, ge=0.0, description="Demand per tenfold of followers above the floor."
+    )
+    demand_reach_floor: int = Field(
+        default=1000, ge=1, description="Followers below this add no reach."
+    )
+    dedupe_window_hours: int = Field(
+        default=48, ge=1, description="Near-duplicates are looked for this far apart."
+    )
+    spike_threshold: float = Field(
+        default=4.0, gt=0.0, description="Robust z-score above which an hour is a spike."
+    )
+    spike_min_count: int = Field(default=5, ge=1, description="Hours with fewer items never spike.")
+    spike_baseline_days: int = Field(default=14, ge=2, description="Baseline length.")
+    spike_webhook_url: str | None = Field(
+        default=None, description="POSTed a signed JSON body when a new spike is raised."
+    )
+    spike_webhook_secret_env: str = Field(
+        default="ANDON_SPIKE_WEBHOOK_SECRET",
+        description="Name of the environment variable holding the webhook's HMAC secret.",
+    )
+    feed_settle_seconds: float = Field(
+        default=5.0, ge=0.0, description="The feed holds back events younger than this."
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -6,23 +6,32 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
-from sqlalchemy import text
+from fastapi import Depends, FastAPI
 
 from app import __version__
+from app.auth.deps import read_or_admin
+from app.auth.router import router as auth_router
+from app.auth.service import ensure_demo_admin
 from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker, unit_of_work
-from app.deps import SessionDep
+from app.dedupe.router import router as dedupe_router
 from app.errors import install_handlers
+from app.feed.router import router as feed_router
+from app.identity.router import router as identity_router
 from app.items.router import router as items_router
 from app.items.router import votes_router
+from app.learning.router import models_router, rules_router
 from app.learning.service import Classifier, load_classifier
+from app.ops.health import migrations_head
+from app.ops.request_context import RequestContextMiddleware
+from app.ops.router import router as ops_router
 from app.queues.router import router as queues_router
 from app.scheduler import build_scheduler
 from app.signal.router import router as signal_router
 from app.sources.router import router as sources_router
 from app.sources.service import ensure_demo
+from app.web.router import install_web
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +59,22 @@ def create_app(
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = factory
+        app.state.migrations_head = migrations_head()
         app.state.classifier = classifier or load_classifier(
             settings.model_dir, settings.triage_threshold
         )
         if settings.demo:
             with unit_of_work(factory) as session:
                 ensure_demo(session, settings.demo_interval_seconds)
+                demo_key = ensure_demo_admin(session)
+            if demo_key is not None:  # the one time a key is logged: a newcomer signs in with it
+                log.warning("created admin key demo-admin for the demo: %s", demo_key)
         scheduler = None
         run_scheduler = settings.scheduler if start_scheduler is None else start_scheduler
         if run_scheduler:
-            scheduler = build_scheduler(factory, app.state.classifier)
+            scheduler = build_scheduler(factory, app.state.classifier, settings)
             scheduler.start()
+        app.state.scheduler = scheduler
         log.info("andon %s ready (model %s)", __version__, app.state.classifier.model_version)
         try:
             yield
@@ -72,15 +86,22 @@ def create_app(
     app = FastAPI(title="Andon", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     install_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.include_router(sources_router)
-    app.include_router(items_router)
-    app.include_router(votes_router)
+    # Request ids and HTTP latency; probes and /metrics need no key (scraped in-cluster).
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(ops_router)
+    # Reads need a viewer key (or ANDON_PUBLIC_READ), changes an admin key.
+    reads_or_admin = [Depends(read_or_admin)]
+    app.include_router(auth_router)
+    app.include_router(sources_router, dependencies=reads_or_admin)
+    app.include_router(items_router, dependencies=reads_or_admin)
+    app.include_router(votes_router, dependencies=reads_or_admin)
     app.include_router(queues_router)
-    app.include_router(signal_router)
-
-    @app.get("/healthz", tags=["health"], summary="The process is up and the database answers")
-    def healthz(session: SessionDep) -> dict[str, str]:
-        session.execute(text("SELECT 1"))
-        return {"status": "ok", "version": __version__, "model": app.state.classifier.model_version}
+    app.include_router(signal_router, dependencies=reads_or_admin)
+    app.include_router(feed_router, dependencies=reads_or_admin)
+    app.include_router(identity_router, dependencies=reads_or_admin)
+    app.include_router(dedupe_router, dependencies=reads_or_admin)
+    app.include_router(rules_router)  # each endpoint names its role: reads viewer, changes admin
+    app.include_router(models_router)
+    install_web(app)
 
     return app

@@ -46,6 +46,8 @@ class ModelMeta:
     labels: list[str] = field(default_factory=list)
     threshold: float = 0.45
     thresholds: dict[str, float] = field(default_factory=dict)
+    languages: list[str] | None = None
+    """Languages the router supports (None: not recorded, any language is routed)."""
     metrics: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     parent: str | None = None
@@ -137,3 +139,38 @@ class ModelStore:
             return ModelMeta.from_json(json.loads(path.read_text()))
         except (ValueError, TypeError) as exc:
             raise ArtifactError(f"unreadable model metadata {path}: {exc}") from exc
+
+
+def diff_metrics(old: ModelMeta, new: ModelMeta) -> dict[str, Any]:
+    """What changed from ``old`` to ``new``: held-out scores, thresholds, training size."""
+    old_holdout = old.metrics.get("holdout", {})
+    new_holdout = new.metrics.get("holdout", {})
+
+    def pair(a: Any, b: Any) -> dict[str, Any]:
+        change = (
+            round(b - a, 4) if isinstance(a, int | float) and isinstance(b, int | float) else None
+        )
+        return {"from": a, "to": b, "change": change}
+
+    per_queue = {}
+    for queue in sorted(
+        set(old_holdout.get("per_queue", {})) | set(new_holdout.get("per_queue", {}))
+    ):
+        a = old_holdout.get("per_queue", {}).get(queue, {}).get("f1")
+        b = new_holdout.get("per_queue", {}).get(queue, {}).get("f1")
+        per_queue[queue] = pair(a, b)
+    return {
+        "from": old.version,
+        "to": new.version,
+        "macro_f1": pair(old_holdout.get("macro_f1"), new_holdout.get("macro_f1")),
+        "accuracy": pair(old_holdout.get("accuracy"), new_holdout.get("accuracy")),
+        "triage_rate": pair(old_holdout.get("triage_rate"), new_holdout.get("triage_rate")),
+        "holdout_examples": pair(old_holdout.get("n"), new_holdout.get("n")),
+        "training_examples": pair(old.training.get("examples"), new.training.get("examples")),
+        "f1_per_queue": per_queue,
+        "thresholds": {"from": old.thresholds, "to": new.thresholds},
+        "note": (
+            "each version's metrics come from the held-out split of its own training data; "
+            "`andon train` scores champion and challenger on the same split"
+        ),
+    }

@@ -107,6 +107,27 @@ def settings(database_url: str, model_dir: Path) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings, classifier: Classifier, engine: Engine) -> Iterator[TestClient]:
+    """A client signed in with an admin key (``anonymous_client`` has none)."""
+    app = create_app(settings, classifier=classifier, start_scheduler=False)
+    with TestClient(app) as test_client:
+        test_client.headers["Authorization"] = f"Bearer {api_key(engine, 'test-admin', 'admin')}"
+        yield test_client
+
+
+@pytest.fixture
+def anonymous_client(
+    settings: Settings, classifier: Classifier, engine: Engine
+) -> Iterator[TestClient]:
     app = create_app(settings, classifier=classifier, start_scheduler=False)
     with TestClient(app) as test_client:
         yield test_client
+
+
+def api_key(engine: Engine, name: str, role: str, queues: list[str] | None = None) -> str:
+    """A new API key (its plain text) stored straight in the database."""
+    from app.auth.service import create_key
+    from app.db import unit_of_work
+
+    with unit_of_work(make_sessionmaker(engine)) as session:
+        _key, plain = create_key(session, name=name, role=role, queues=queues, actor="test")
+    return plain

@@ -69,18 +69,21 @@ def test_database_outage_mid_sync_and_during_requests(
     with pytest.raises(OperationalError):
         run_sync(factory, "src", classifier, connector_factory=lambda _s: breaker)
 
-    settings = Settings(database_url=cluster.url, scheduler=False, demo=False)
+    settings = Settings(database_url=cluster.url, scheduler=False, demo=False, public_read=True)
     app = create_app(settings, classifier=classifier, start_scheduler=False)
     with TestClient(app, raise_server_exceptions=False) as client:
         down = client.get("/items")
         assert down.status_code == 503
         assert down.headers["content-type"] == "application/problem+json"
         assert down.json()["detail"] == "the database is not reachable"
-        assert client.get("/healthz").status_code == 503
+        assert client.get("/healthz").status_code == 200, "the process itself is fine"
+        not_ready = client.get("/readyz")
+        assert not_ready.status_code == 503
+        assert not_ready.headers["content-type"] == "application/problem+json"
 
         cluster.start()
 
-        assert client.get("/healthz").status_code == 200
+        assert client.get("/readyz").status_code == 200
         assert len(client.get("/items", params={"limit": 500}).json()["items"]) == 20
 
     healthy = ListConnector(items, page_size=10)

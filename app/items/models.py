@@ -43,6 +43,13 @@ class Item(Base):
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
     """Set when the source reports the record deleted upstream; the item is kept."""
+    identity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("author_identity.id", ondelete="SET NULL"), default=None, index=True
+    )
+    """The customer behind the author, linked across channels (app/identity)."""
+    dedupe_group_id: Mapped[int | None] = mapped_column(default=None, index=True)
+    """The id of the group's first item when this item is in a dedupe group (app/dedupe)."""
+    dedupe_reason: Mapped[str | None] = mapped_column(String(20), default=None)
 
 
 class Classification(Base):

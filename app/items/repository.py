@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from app.items.models import Classification, Item, ItemMetricSnapshot
@@ -51,6 +51,8 @@ def listing(
     sentiment: str | None = None,
     since: datetime | None = None,
     before_id: int | None = None,
+    thread_id: str | None = None,
+    dedupe_group_id: int | None = None,
 ) -> Select[Item, Classification, QueueEntry]:
     """Newest first by id (a stable order for cursor pagination), with routing joined."""
     statement = (
@@ -68,6 +70,12 @@ def listing(
         statement = statement.where(Item.created_at >= since)
     if before_id is not None:
         statement = statement.where(Item.id < before_id)
+    if thread_id is not None:
+        statement = statement.where(Item.thread_id == thread_id)
+    if dedupe_group_id is not None:  # the group is named after its first item
+        statement = statement.where(
+            or_(Item.dedupe_group_id == dedupe_group_id, Item.id == dedupe_group_id)
+        )
     return statement.order_by(Item.id.desc())
 
 

@@ -56,6 +56,9 @@ def to_read(
         "lang": item.lang,
         "thread_id": item.thread_id,
         "deleted_at": item.deleted_at,
+        "identity_id": item.identity_id,
+        "dedupe_group_id": item.dedupe_group_id,
+        "dedupe_reason": item.dedupe_reason,
         "queue": entry.queue if entry else None,
         "sentiment": SentimentRead(label=verdict.sentiment, compound=verdict.compound)
         if verdict
@@ -94,6 +97,12 @@ def list_items(
     channel: str | None = None,
     sentiment: SentimentName | None = None,
     since: Annotated[datetime | None, Query(description="Items created at or after")] = None,
+    thread_id: Annotated[
+        str | None, Query(description="Only the items of this thread (the console's context)")
+    ] = None,
+    dedupe_group_id: Annotated[
+        int | None, Query(description="Only the items of this dedupe group (duplicates)")
+    ] = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ItemPage:
@@ -110,6 +119,8 @@ def list_items(
         sentiment=sentiment,
         since=as_utc(since) if since else None,
         before_id=before_id,
+        thread_id=thread_id,
+        dedupe_group_id=dedupe_group_id,
     ).limit(limit + 1)
     rows = session.execute(statement).all()
     page = [to_read(item, verdict, entry) for item, verdict, entry in rows[:limit]]

@@ -54,6 +54,13 @@ class ItemRead(BaseModel):
     thread_id: str | None
     deleted_at: datetime | None
     """Set when the source reported the record deleted upstream."""
+    identity_id: int | None = None
+    """The customer behind the author, linked across channels (``GET /identities/{id}``)."""
+    dedupe_group_id: int | None = None
+    """Set when the item is in a dedupe group: the id of the group's first item, which
+    carries the group's demand (the others count as items with zero demand)."""
+    dedupe_reason: str | None = None
+    """How it was grouped: ``exact``, ``near`` or ``upstream`` (an ideas portal's merge)."""
     queue: str | None
     """Where the item is now (one of the four queues, or triage)."""
     sentiment: SentimentRead | None

@@ -17,11 +17,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
+from app.dedupe.service import follow_upstream, link_new_items
 from app.items import repository
 from app.items.models import Classification, Item, ItemMetricSnapshot
-from app.learning.service import Classifier
+from app.learning.service import Classifier, current_rules, facts_for
+from app.ops import metrics
+from app.queues import priority
 from app.queues.models import QueueEntry
-from app.signal.service import Contribution, RollupDeltas, demand_weight, hour_of
+from app.signal.service import Contribution, RollupDeltas, contribution_of
 from classifiers.routing import TRIAGE
 from classifiers.text import compose
 from connectors.base import SourceItem
@@ -83,16 +86,7 @@ def contribution(
     item: Item, entry: QueueEntry | None, verdict: Classification | None
 ) -> Contribution | None:
     """What an item adds to the demand signal, or None while it is not routed."""
-    if entry is None or verdict is None:
-        return None
-    return Contribution(
-        bucket_start=hour_of(item.created_at),
-        queue=entry.queue,
-        channel=item.channel,
-        sentiment=verdict.sentiment,
-        compound=verdict.compound,
-        demand=demand_weight(item.metrics),
-    )
+    return contribution_of(item, entry, verdict)
 
 
 def metric_delta(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
@@ -137,6 +131,8 @@ def store_page(
     entries = repository.current_entries(session, ids)
     deltas = RollupDeltas()
     to_classify: list[Item] = []
+    fresh: list[Item] = []  # new items: linked to a customer and dedupe group before classifying
+    previous: dict[int, Contribution | None] = {}  # what re-classified items contributed
     snapshots: list[tuple[Item, dict[str, Any]]] = []
     deleted: list[Item] = []
     now = utcnow()
@@ -147,6 +143,7 @@ def store_page(
             item = Item(source_id=source_id, external_id=external_id, seen_at=now, **values)
             session.add(item)
             to_classify.append(item)
+            fresh.append(item)
             counts.new += 1
             if item.metrics:  # the first sight is the baseline: gains are observed changes
                 snapshots.append((item, {}))
@@ -162,7 +159,9 @@ def store_page(
                     snapshots.append((item, metric_delta(item.metrics, changed["metrics"])))
                 for name, value in changed.items():
                     setattr(item, name, value)
+                follow_upstream(session, item)
                 if "content_hash" in changed:  # only new words are worth a new verdict
+                    previous[item.id] = before
                     to_classify.append(item)
                 else:
                     after = contribution(item, entries.get(item.id), verdicts.get(item.id))
@@ -175,7 +174,8 @@ def store_page(
         session.add(
             ItemMetricSnapshot(item_id=item.id, observed_at=now, metrics=item.metrics, delta=delta)
         )
-    classify_items(session, to_classify, classifier, deltas=deltas)
+    link_new_items(session, fresh)
+    classify_items(session, to_classify, classifier, deltas=deltas, previous=previous)
     deltas.flush(session)
     dismiss_deleted(session, deleted, now)
     return counts
@@ -187,6 +187,7 @@ def classify_items(
     classifier: Classifier,
     *,
     deltas: RollupDeltas | None = None,
+    previous: Mapping[int, Contribution | None] | None = None,
 ) -> int:
     """Classify ``items`` in one batch; route open entries; keep the signal in step.
 
@@ -200,13 +201,22 @@ def classify_items(
     ids = [item.id for item in items]
     verdicts = repository.classifications(session, ids)
     entries = repository.current_entries(session, ids)
-    results = classifier.classify([compose(item.text, item.title) for item in items])
+    texts = [compose(item.text, item.title) for item in items]
+    facts, rules = facts_for(session, items), current_rules(session)
+    with metrics.CLASSIFICATION_SECONDS.time():  # issue 9: classification latency
+        # operators' rules first, then language, then the model
+        results = classifier.classify(texts, facts=facts, rules=rules)
+    metrics.CLASSIFIED_ITEMS.inc(len(items))
+    weights = priority.current(session)
     now = utcnow()
     for item, result in zip(items, results, strict=True):
         route, sentiment = result.route, result.sentiment
         verdict = verdicts.get(item.id)
         entry = entries.get(item.id)
-        before = contribution(item, entry, verdict)
+        if previous is not None and item.id in previous:
+            before = previous[item.id]  # the item changed before it got here
+        else:
+            before = contribution(item, entry, verdict)
         if verdict is None:
             verdict = Classification(item_id=item.id)
             session.add(verdict)
@@ -227,6 +237,8 @@ def classify_items(
             session.add(entry)
         elif entry.state == "open" and entry.routed_by == "model":
             entry.queue = target
+        if entry.state == "open":
+            priority.assign(entry, item, verdict, weights)
         deltas.move(before, contribution(item, entry, verdict))
     session.flush()
     if own_deltas:

@@ -1,23 +1,61 @@
-"""The models in use: loaded once at start-up, shared by the API, the runner and the CLI.
+"""The learning loop: the models in use, operators' rules, labels, champion/challenger.
 
-If no router is stored yet (a fresh install) or the stored one was written by another
-scikit-learn version, the router is trained from the seed corpus and saved, so the
-service always starts with a model whose behaviour it can vouch for.
+- ``Classifier``: sentiment and routing for batches, loaded once at start-up and shared by
+  the API, the runner and the CLI. If no router is stored (a fresh install) or the stored
+  one was written by another scikit-learn version, the router is trained from the seed
+  corpus and saved, so the service always starts with a model it can vouch for.
+- Rules live in the database; every change bumps the rule-set version. ``current_rules``
+  loads the set in force for each batch, so every replica applies a change at once.
+- Labels: agents' corrections (``Correction`` rows written when an item is re-routed or
+  its sentiment fixed) plus imported labelled files, on top of the seed corpus.
+- ``train_and_challenge``: a challenger is trained on all of them, scored against the
+  active model on the fixed held-out split that neither was fitted on, saved, and promoted
+  only if macro-F1 does not drop (or when forced). The CLI, the API and the scheduled job
+  all run this one path.
+- ``reclassify``: re-score stored items with the active model in batches, without
+  re-pulling; ``app.items.service.classify_items`` keeps queues and signal consistent.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db import utcnow
+from app.learning import repository
+from app.learning.models import RoutingRule, RuleSetVersion, TrainingRun
 from classifiers.artifacts import ArtifactError, ModelStore
-from classifiers.routing import Route, Router
-from classifiers.sentiment import Sentiment, SentimentScorer
-from classifiers.train import load_examples, seed_paths, train_router
+from classifiers.routing import QUEUES, Route, Router
+from classifiers.rules import EMPTY_RULES, ItemFacts, Rule, RuleSet, check_rule
+from classifiers.sentiment import SENTIMENT_LABELS, Sentiment, SentimentScorer, load_sentiment
+from classifiers.train import (
+    Challenge,
+    Example,
+    load_examples,
+    seed_paths,
+    train_router,
+)
+from classifiers.train import (
+    challenge as run_challenge,
+)
 
 log = logging.getLogger(__name__)
+
+RULE_FIELDS = ("pattern_type", "pattern", "queue", "priority", "enabled", "note")
+
+
+class RuleNotFound(LookupError):
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +65,37 @@ class Verdict:
 
 
 class Classifier:
-    """Sentiment and routing for batches of texts."""
+    """Sentiment and routing for batches of texts.
 
-    def __init__(self, router: Router, sentiment: SentimentScorer | None = None) -> None:
+    Classification is CPU-bound pure Python (VADER, the care rules, TF-IDF), so one process
+    uses one core. A batch of at least ``parallel_min`` texts is split: this process scores
+    one share while ``workers - 1`` worker processes score the rest. ``workers`` defaults to
+    the core count; 1 keeps everything in this process. Small batches never pay the hand-off.
+    Workers are forked (they inherit the loaded models at no cost) when this process has a
+    single thread; a threaded process (the API server) starts them with ``forkserver``, which
+    is safe with threads, and sends each worker the models once.
+    """
+
+    def __init__(
+        self,
+        router: Router,
+        sentiment: SentimentScorer | None = None,
+        *,
+        workers: int | None = None,
+        parallel_min: int = 200,
+        start_method: str | None = None,
+    ) -> None:
         self.router = router
         self.sentiment = sentiment or SentimentScorer()
+        self.workers = max(1, workers if workers is not None else os.cpu_count() or 1)
+        self.parallel_min = parallel_min
+        self.start_method = start_method
+        self._pool: Executor | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_pool"] = None  # a worker gets the models, never the pool
+        return state
 
     @property
     def model_version(self) -> str:
@@ -41,13 +105,102 @@ class Classifier:
     def sentiment_version(self) -> str:
         return str(self.sentiment.version)
 
-    def classify(self, texts: Sequence[str]) -> list[Verdict]:
+    def classify(
+        self,
+        texts: Sequence[str],
+        *,
+        facts: Sequence[ItemFacts] | None = None,
+        rules: RuleSet = EMPTY_RULES,
+    ) -> list[Verdict]:
+        pool = self._pool_for(len(texts))
+        if pool is None:
+            return self.classify_here(texts, facts=facts, rules=rules)
+        share = -(-len(texts) // self.workers)  # ceil; this process takes the first share
+        futures = [
+            pool.submit(
+                _classify_in_worker,
+                list(texts[start : start + share]),
+                None if facts is None else list(facts[start : start + share]),
+                rules,
+            )
+            for start in range(share, len(texts), share)
+        ]
+        head = None if facts is None else facts[:share]
+        verdicts = self.classify_here(texts[:share], facts=head, rules=rules)
+        for future in futures:
+            verdicts.extend(future.result())
+        return verdicts
+
+    def classify_here(
+        self,
+        texts: Sequence[str],
+        *,
+        facts: Sequence[ItemFacts] | None = None,
+        rules: RuleSet = EMPTY_RULES,
+    ) -> list[Verdict]:
+        """Classify in this process."""
         sentiments = self.sentiment.score_batch(texts)
-        routes = self.router.route_batch(texts)
+        routes = self.router.route_batch(texts, facts=facts, rules=rules)
         return [
             Verdict(sentiment=sentiment, route=route)
             for sentiment, route in zip(sentiments, routes, strict=True)
         ]
+
+    def close(self) -> None:
+        """Stop the worker processes, if any were started."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def _pool_for(self, size: int) -> Executor | None:
+        if self.workers < 2 or size < self.parallel_min:
+            return None
+        if self._pool is None:
+            method = self.start_method
+            if method is None:
+                available = multiprocessing.get_all_start_methods()
+                single = threading.active_count() == 1
+                safe = "forkserver" if "forkserver" in available else "spawn"
+                method = "fork" if single and "fork" in available else safe
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers - 1,
+                mp_context=multiprocessing.get_context(method),
+                initializer=_adopt,
+                initargs=(self,),
+            )
+        return self._pool
+
+
+_worker_classifier: Classifier | None = None
+
+
+def _adopt(classifier: Classifier) -> None:
+    """Worker start-up: keep the classifier (inherited when forked, else unpickled once)."""
+    global _worker_classifier
+    classifier._pool = None  # a worker never starts workers of its own
+    _worker_classifier = classifier
+
+
+def _classify_in_worker(
+    texts: list[str], facts: list[ItemFacts] | None, rules: RuleSet
+) -> list[Verdict]:
+    if _worker_classifier is None:
+        raise RuntimeError("classifier worker used before start-up")
+    return _worker_classifier.classify_here(texts, facts=facts, rules=rules)
+
+
+# --- models --------------------------------------------------------------------------------
+
+
+def router_from_store(store: ModelStore, version: str, threshold: float) -> Router:
+    pipeline, meta = store.load(version)
+    return Router(
+        pipeline,
+        version=meta.version,
+        threshold=threshold,
+        thresholds=meta.thresholds,
+        languages=meta.languages,
+    )
 
 
 def train_seed_router(store: ModelStore, threshold: float) -> Router:
@@ -61,21 +214,308 @@ def train_seed_router(store: ModelStore, threshold: float) -> Router:
     return result.router
 
 
+def active_router(store: ModelStore, threshold: float) -> Router | None:
+    version = store.active_version()
+    if version is None:
+        return None
+    try:
+        return router_from_store(store, version, threshold)
+    except ArtifactError as exc:
+        log.warning("active model unusable (%s)", exc)
+        return None
+
+
 def load_router(model_dir: Path, threshold: float) -> Router:
     """The active router; trained from the seed corpus when none is usable."""
     store = ModelStore(model_dir)
-    version = store.active_version()
-    if version is not None:
-        try:
-            pipeline, meta = store.load(version)
-        except ArtifactError as exc:
-            log.warning("active model unusable (%s); retraining from the seed corpus", exc)
-        else:
-            return Router(
-                pipeline, version=meta.version, threshold=threshold, thresholds=meta.thresholds
-            )
-    return train_seed_router(store, threshold)
+    return active_router(store, threshold) or train_seed_router(store, threshold)
 
 
 def load_classifier(model_dir: Path, threshold: float) -> Classifier:
-    return Classifier(load_router(model_dir, threshold))
+    # Sentiment: the hybrid model cached in model_dir/sentiment, trained from the seed when absent.
+    return Classifier(load_router(model_dir, threshold), sentiment=load_sentiment(model_dir))
+
+
+def activate(
+    classifier: Classifier | None, store: ModelStore, version: str, threshold: float
+) -> None:
+    """Make ``version`` active (roll back or forward) and swap it into ``classifier``."""
+    router = router_from_store(store, version, threshold)  # refuses an unusable artifact
+    store.activate(version)
+    if classifier is not None:
+        classifier.router = router
+
+
+# --- rules ---------------------------------------------------------------------------------
+
+
+def current_rules(session: Session) -> RuleSet:
+    """The rule set in force, with its version."""
+    version = repository.rule_set_version(session)
+    if version == 0:
+        return EMPTY_RULES
+    return RuleSet(
+        (
+            Rule(
+                id=row.id,
+                pattern_type=row.pattern_type,
+                pattern=row.pattern,
+                queue=row.queue,
+                priority=row.priority,
+            )
+            for row in repository.rules(session, enabled_only=True)
+        ),
+        version=version,
+    )
+
+
+def facts_for(session: Session, items: Sequence[Any]) -> list[ItemFacts]:
+    """What rules may look at for stored items (``app.items.models.Item``)."""
+    from classifiers.text import compose
+
+    names = repository.source_names(session, [item.source_id for item in items])
+    return [
+        ItemFacts(
+            text=compose(item.text, item.title),
+            channel=item.channel,
+            kind=item.kind,
+            source=names.get(item.source_id),
+            author=tuple(
+                value for value in (item.author_handle, item.author_id, item.author_email) if value
+            ),
+            lang=item.lang,
+        )
+        for item in items
+    ]
+
+
+def _snapshot(rule: RoutingRule) -> dict[str, Any]:
+    return {name: getattr(rule, name) for name in ("id", *RULE_FIELDS)}
+
+
+def _bump(session: Session, change: str, rule: RoutingRule, actor: str | None) -> int:
+    version = repository.rule_set_version(session) + 1
+    session.add(
+        RuleSetVersion(
+            version=version,
+            change=change,
+            rule_id=rule.id,
+            snapshot=_snapshot(rule),
+            changed_by=actor,
+            changed_at=utcnow(),
+        )
+    )
+    return version
+
+
+def create_rule(
+    session: Session,
+    *,
+    pattern_type: str,
+    pattern: str,
+    queue: str,
+    priority: int = 100,
+    enabled: bool = True,
+    note: str | None = None,
+    actor: str | None = None,
+) -> RoutingRule:
+    """Add a rule; raises ``classifiers.rules.RuleError`` on a bad one."""
+    check_rule(pattern_type, pattern, queue)
+    rule = RoutingRule(
+        pattern_type=pattern_type,
+        pattern=pattern,
+        queue=queue,
+        priority=priority,
+        enabled=enabled,
+        note=note,
+        created_by=actor,
+        created_at=utcnow(),
+        updated_at=utcnow(),
+    )
+    session.add(rule)
+    session.flush()
+    rule.version = _bump(session, f"create rule {rule.id}", rule, actor)
+    session.flush()
+    return rule
+
+
+def update_rule(
+    session: Session, rule_id: int, changes: dict[str, Any], actor: str | None = None
+) -> RoutingRule:
+    rule = repository.rule(session, rule_id)
+    if rule is None:
+        raise RuleNotFound(f"no rule {rule_id}")
+    updated = {name: changes.get(name, getattr(rule, name)) for name in RULE_FIELDS}
+    check_rule(updated["pattern_type"], updated["pattern"], updated["queue"])
+    changed = [name for name in RULE_FIELDS if updated[name] != getattr(rule, name)]
+    if not changed:
+        return rule
+    for name in changed:
+        setattr(rule, name, updated[name])
+    rule.updated_at = utcnow()
+    rule.version = _bump(session, f"update rule {rule.id}: {', '.join(changed)}", rule, actor)
+    session.flush()
+    return rule
+
+
+def delete_rule(session: Session, rule_id: int, actor: str | None = None) -> int:
+    """Delete a rule; returns the new rule-set version."""
+    rule = repository.rule(session, rule_id)
+    if rule is None:
+        raise RuleNotFound(f"no rule {rule_id}")
+    version = _bump(session, f"delete rule {rule.id}", rule, actor)
+    session.delete(rule)
+    session.flush()
+    return version
+
+
+# --- labels and training -------------------------------------------------------------------
+
+
+def correction_examples(session: Session) -> list[Example]:
+    """Agents' corrections as labels: the latest queue and sentiment per item.
+
+    A re-route to triage is not a label (nobody said where it belongs).
+    """
+    queues: dict[int, tuple[str, str]] = {}
+    sentiments: dict[int, tuple[str, str]] = {}
+    for row in repository.corrections(session):
+        if row.field == "queue" and row.new_value in QUEUES:
+            queues[row.item_id] = (row.text, row.new_value)
+        elif row.field == "sentiment" and row.new_value in SENTIMENT_LABELS:
+            sentiments[row.item_id] = (row.text, row.new_value)
+    examples = []
+    for item_id in sorted(set(queues) | set(sentiments)):
+        text = (queues.get(item_id) or sentiments[item_id])[0]
+        examples.append(
+            Example(
+                text=text,
+                queue=queues[item_id][1] if item_id in queues else None,
+                sentiment=sentiments[item_id][1] if item_id in sentiments else None,
+                origin=f"correction:item {item_id}",
+            )
+        )
+    return examples
+
+
+@dataclass(frozen=True, slots=True)
+class TrainOutcome:
+    version: str
+    promoted: bool
+    challenge: Challenge
+    examples: int
+    labels: int
+    corrections: int
+    champion: str | None
+
+
+def train_and_challenge(
+    store: ModelStore,
+    *,
+    threshold: float,
+    label_paths: Sequence[Path] = (),
+    session: Session | None = None,
+    force: bool = False,
+    trigger: str = "cli",
+    classifier: Classifier | None = None,
+) -> TrainOutcome:
+    """Train a challenger on seed + corrections + ``label_paths``; promote it if it holds.
+
+    Raises ``classifiers.train.LabelFileError`` for an unreadable label file. The challenger
+    is saved either way (so it can be inspected, diffed and activated by hand); with a
+    ``session`` the run is recorded; with a ``classifier`` a promoted model is swapped in.
+    """
+    started = utcnow()
+    corrections = correction_examples(session) if session is not None else []
+    imported = load_examples(label_paths)
+    examples = [*load_examples(seed_paths()), *imported, *corrections]
+    champion_version = store.active_version()
+    champion = active_router(store, threshold)
+    result = train_router(examples, threshold=threshold, parent=champion_version)
+    decision = run_challenge(result.router, champion, examples, force=force)
+    result.meta.metrics["challenge"] = {
+        "champion": champion_version if champion is not None else None,
+        "challenger_f1": decision.challenger_f1,
+        "champion_f1": decision.champion_f1,
+        "holdout_examples": decision.holdout_examples,
+        "promoted": decision.promote,
+        "reason": decision.reason,
+    }
+    result.meta.training["corrections"] = sum(1 for e in corrections if e.queue)
+    result.meta.training["imported"] = sum(1 for e in imported if e.queue)
+    store.save(result.router.pipeline, result.meta, activate=decision.promote)
+    if decision.promote and classifier is not None:
+        classifier.router = result.router
+    labels = sum(1 for e in [*imported, *corrections] if e.queue)
+    if session is not None:
+        session.add(
+            TrainingRun(
+                trigger=trigger,
+                challenger_version=result.meta.version,
+                champion_version=champion_version if champion is not None else None,
+                challenger_f1=decision.challenger_f1,
+                champion_f1=decision.champion_f1,
+                holdout_examples=decision.holdout_examples,
+                labels=labels,
+                promoted=decision.promote,
+                forced=force,
+                reason=decision.reason,
+                started_at=started,
+                finished_at=utcnow(),
+            )
+        )
+        session.flush()
+    log.info("trained %s: %s", result.meta.version, decision.reason)
+    return TrainOutcome(
+        version=result.meta.version,
+        promoted=decision.promote,
+        challenge=decision,
+        examples=int(result.meta.training["examples"]),
+        labels=labels,
+        corrections=len(corrections),
+        champion=champion_version if champion is not None else None,
+    )
+
+
+# --- re-classification ---------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ReclassifyProgress:
+    total: int
+    done: int = 0
+    batches: int = 0
+
+
+def reclassify(
+    factory: sessionmaker[Session],
+    classifier: Classifier,
+    *,
+    since: datetime | None = None,
+    batch_size: int = 500,
+    on_batch: Callable[[ReclassifyProgress], None] | None = None,
+) -> ReclassifyProgress:
+    """Re-score stored items with ``classifier``, one committed transaction per batch.
+
+    Items are read from the database (their raw payload and text are kept), never pulled
+    again. ``classify_items`` moves only open entries the model routed: an item an agent
+    has claimed or closed, or a person re-routed, keeps its queue.
+    """
+    from app.db import unit_of_work
+    from app.items.service import classify_items
+
+    with factory() as session:
+        progress = ReclassifyProgress(total=repository.count_items(session, since=since))
+    last_id = 0
+    while True:
+        with unit_of_work(factory) as session:
+            ids = repository.item_ids(session, since=since, after_id=last_id, limit=batch_size)
+            if not ids:
+                break
+            classify_items(session, repository.items(session, ids), classifier)
+        last_id = ids[-1]
+        progress.done += len(ids)
+        progress.batches += 1
+        if on_batch is not None:
+            on_batch(progress)
+    return progress

@@ -1,34 +1,209 @@
+"""Queues, entries and priority weights over HTTP.
+
+``router`` gathers three routers: ``/queues`` (depth and flow; claim), ``/entries`` (act
+on one entry) and ``/priority`` (the weights; admins change them).
+"""
+
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from app.db import as_utc
-from app.deps import SessionDep
-from app.queues import repository
-from app.queues.models import QUEUE_NAMES
-from app.queues.schemas import QueueRead
+from app.auth.deps import AdminDep, AgentDep, ViewerDep
+from app.config import Settings
+from app.db import utcnow
+from app.deps import SessionDep, SettingsDep
+from app.items.router import to_read
+from app.items.schemas import ItemDetail
+from app.ops.metrics import record_claim
+from app.queues import priority, service
+from app.queues.models import QueueEntry
+from app.queues.schemas import (
+    DismissBody,
+    EntryRead,
+    EntryWithItem,
+    PriorityBreakdown,
+    QueueLimits,
+    QueueRead,
+    RerouteBody,
+    ResolveBody,
+    SentimentBody,
+    WeightsRead,
+    WeightsUpdate,
+)
 
-router = APIRouter(prefix="/queues", tags=["queues"])
+queues_router = APIRouter(prefix="/queues", tags=["queues"])
+entries_router = APIRouter(prefix="/entries", tags=["queues"])
+priority_router = APIRouter(prefix="/priority", tags=["queues"])
+
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "Another agent holds the lease (`held_by`, `lease_expires_at`)"}
+}
 
 
-@router.get("", response_model=list[QueueRead], summary="Depth of every queue")
-def list_queues(session: SessionDep) -> list[QueueRead]:
-    counts: dict[str, dict[str, int]] = {name: {} for name in QUEUE_NAMES}
-    oldest: dict[str, datetime] = {}
-    for queue, state, count, first in repository.depth_by_state(session):
-        counts.setdefault(queue, {})[state] = count
-        if state == "open" and first is not None:
-            oldest[queue] = as_utc(first)
-    return [
-        QueueRead(
-            queue=name,
-            open=states.get("open", 0),
-            claimed=states.get("claimed", 0),
-            resolved=states.get("resolved", 0),
-            dismissed=states.get("dismissed", 0),
-            oldest_open_at=oldest.get(name),
-        )
-        for name, states in counts.items()
-    ]
+def entry_read(entry: QueueEntry, now: datetime) -> EntryRead:
+    value, breakdown = priority.live(entry, now)
+    return EntryRead(
+        id=entry.id,
+        item_id=entry.item_id,
+        queue=entry.queue,
+        state=entry.state,
+        priority=value,
+        priority_breakdown=PriorityBreakdown(**breakdown),
+        claimed_by=entry.claimed_by,
+        lease_expires_at=entry.lease_expires_at,
+        created_at=entry.created_at,
+        note=entry.note,
+        routed_by=entry.routed_by,
+    )
+
+
+def with_item(session: SessionDep, entry: QueueEntry, now: datetime) -> EntryWithItem:
+    item, verdict, current = service.item_of(session, entry)
+    detail = to_read(item, verdict, current, detail=True)
+    assert isinstance(detail, ItemDetail)
+    return EntryWithItem(entry=entry_read(entry, now), item=detail)
+
+
+def queue_read(stats: service.QueueStats, settings: Settings, now: datetime) -> QueueRead:
+    oldest = stats.oldest_waiting_since
+    window = service.STATS_WINDOW_HOURS
+    return QueueRead(
+        queue=stats.queue,
+        open=stats.open,
+        claimed=stats.claimed,
+        resolved=stats.resolved,
+        dismissed=stats.dismissed,
+        oldest_open_at=oldest,
+        depth=stats.open,
+        oldest_waiting_seconds=round((now - oldest).total_seconds(), 3) if oldest else None,
+        median_wait_seconds=stats.median_wait_seconds,
+        arrivals_per_hour=round(stats.arrivals / window, 3),
+        resolutions_per_hour=round(stats.resolutions / window, 3),
+        window_hours=window,
+        wip=dict(stats.wip or {}),
+        limits=QueueLimits(
+            agent=settings.wip_per_agent, queue=settings.wip_per_queue.get(stats.queue)
+        ),
+    )
+
+
+@queues_router.get("", response_model=list[QueueRead], summary="Depth and flow of every queue")
+def list_queues(session: SessionDep, settings: SettingsDep, _: ViewerDep) -> list[QueueRead]:
+    now = utcnow()
+    return [queue_read(row, settings, now) for row in service.stats(session, now).values()]
+
+
+@queues_router.get("/{queue}", response_model=QueueRead, summary="Depth and flow of one queue")
+def get_queue(queue: str, session: SessionDep, settings: SettingsDep, _: ViewerDep) -> QueueRead:
+    service.known_queue(queue)
+    now = utcnow()
+    return queue_read(service.stats(session, now)[queue], settings, now)
+
+
+@queues_router.post(
+    "/{queue}/claim",
+    response_model=EntryWithItem,
+    summary="Claim the next entry (priority, then age) under a lease",
+    responses={
+        204: {"description": "The queue is empty"},
+        429: {"description": "A WIP limit is reached (`limit`: agent or queue)"},
+    },
+)
+def claim(queue: str, session: SessionDep, settings: SettingsDep, principal: AgentDep) -> Any:
+    now = utcnow()
+    entry = service.claim(session, principal, queue, settings, now)
+    if entry is None:
+        return Response(status_code=204)
+    record_claim(entry.queue)
+    return with_item(session, entry, now)
+
+
+@entries_router.get("/{entry_id}", response_model=EntryWithItem, summary="One entry and its item")
+def get_entry(entry_id: int, session: SessionDep, _: ViewerDep) -> EntryWithItem:
+    return with_item(session, service.get(session, entry_id), utcnow())
+
+
+@entries_router.post(
+    "/{entry_id}/heartbeat", response_model=EntryRead, responses=CONFLICT, summary="Renew the lease"
+)
+def heartbeat(
+    entry_id: int, session: SessionDep, settings: SettingsDep, principal: AgentDep
+) -> EntryRead:
+    now = utcnow()
+    return entry_read(service.heartbeat(session, principal, entry_id, settings, now), now)
+
+
+@entries_router.post("/{entry_id}/resolve", response_model=EntryRead, responses=CONFLICT)
+def resolve(
+    entry_id: int, body: ResolveBody, session: SessionDep, principal: AgentDep
+) -> EntryRead:
+    now = utcnow()
+    return entry_read(service.resolve(session, principal, entry_id, body.note, now), now)
+
+
+@entries_router.post(
+    "/{entry_id}/release", response_model=EntryRead, responses=CONFLICT, summary="Put it back"
+)
+def release(entry_id: int, session: SessionDep, principal: AgentDep) -> EntryRead:
+    now = utcnow()
+    return entry_read(service.release(session, principal, entry_id, now), now)
+
+
+@entries_router.post(
+    "/{entry_id}/dismiss", response_model=EntryRead, responses=CONFLICT, summary="Spam, noise …"
+)
+def dismiss(
+    entry_id: int, body: DismissBody, session: SessionDep, principal: AgentDep
+) -> EntryRead:
+    now = utcnow()
+    return entry_read(service.dismiss(session, principal, entry_id, body.reason, now), now)
+
+
+@entries_router.post(
+    "/{entry_id}/reroute",
+    response_model=EntryRead,
+    responses=CONFLICT,
+    summary="Send the item to another queue (a correction); returns the new entry",
+)
+def reroute(
+    entry_id: int, body: RerouteBody, session: SessionDep, principal: AgentDep
+) -> EntryRead:
+    now = utcnow()
+    moved = service.reroute(session, principal, entry_id, body.queue, body.reason, now)
+    return entry_read(moved, now)
+
+
+@entries_router.post(
+    "/{entry_id}/sentiment",
+    response_model=EntryRead,
+    responses=CONFLICT,
+    summary="Correct the item's sentiment (a correction)",
+)
+def correct_sentiment(
+    entry_id: int, body: SentimentBody, session: SessionDep, principal: AgentDep
+) -> EntryRead:
+    now = utcnow()
+    entry = service.correct_sentiment(session, principal, entry_id, body.label, body.reason, now)
+    return entry_read(entry, now)
+
+
+@priority_router.get("", response_model=WeightsRead, summary="The priority weights in use")
+def get_weights(session: SessionDep, _: ViewerDep) -> WeightsRead:
+    return WeightsRead(**priority.current(session).as_dict())
+
+
+@priority_router.put(
+    "", response_model=WeightsRead, summary="Change priority weights; open entries are re-scored"
+)
+def put_weights(body: WeightsUpdate, session: SessionDep, principal: AdminDep) -> WeightsRead:
+    changes = body.model_dump(exclude_none=True)
+    return WeightsRead(**service.update_weights(session, principal, changes).as_dict())
+
+
+router = APIRouter()
+router.include_router(queues_router)
+router.include_router(entries_router)
+router.include_router(priority_router)

@@ -22,6 +22,13 @@ class Source(Base):
     interval_seconds: Mapped[int | None] = mapped_column(default=None)
     status: Mapped[str] = mapped_column(String(20), default="ok")
     status_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    cron: Mapped[str | None] = mapped_column(String(120), default=None)
+    """A crontab expression (UTC); used instead of ``interval_seconds`` when set."""
+    retention_days: Mapped[int | None] = mapped_column(default=None)
+    """Items older than this are deleted by the retention job; None keeps them."""
+    consecutive_failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    """Backoff: scheduled runs wait until then after failures or a long rate limit."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from sqlalchemy import select
 
-from app.deps import ClassifierDep, SessionDep, SessionFactoryDep
+from app.deps import ClassifierDep, SessionDep, SessionFactoryDep, SettingsDep
+from app.ops.privacy import Privacy
+from app.scheduler import after_source_change
 from app.sources import repository, service
 from app.sources.models import QuarantinedRecord, Source
 from app.sources.runner import run_sync
@@ -31,12 +33,26 @@ def to_read(session: SessionDep, source: Source) -> SourceRead:
         config=source.config,
         enabled=source.enabled,
         interval_seconds=source.interval_seconds,
+        cron=source.cron,
+        retention_days=source.retention_days,
         status=source.status,
         status_reason=source.status_reason,
+        consecutive_failures=source.consecutive_failures,
+        next_attempt_at=source.next_attempt_at,
         cursor=state.cursor if state else None,
         created_at=source.created_at,
         updated_at=source.updated_at,
     )
+
+
+def schedule_changed(session: SessionDep, request: Request, background: BackgroundTasks) -> None:
+    """Apply a schedule change to this process's scheduler once the response is sent.
+
+    Committed here, not by the request's unit of work: background tasks run before the
+    session dependency closes, and the scheduler reads the change from the database.
+    """
+    session.commit()
+    background.add_task(after_source_change, request.app)
 
 
 @router.get("", response_model=list[SourceRead])
@@ -45,7 +61,9 @@ def list_sources(session: SessionDep) -> list[SourceRead]:
 
 
 @router.post("", response_model=SourceRead, status_code=201)
-def create_source(body: SourceCreate, session: SessionDep) -> SourceRead:
+def create_source(
+    body: SourceCreate, session: SessionDep, request: Request, background: BackgroundTasks
+) -> SourceRead:
     source = service.create(
         session,
         name=body.name,
@@ -53,7 +71,10 @@ def create_source(body: SourceCreate, session: SessionDep) -> SourceRead:
         config=body.config,
         enabled=body.enabled,
         interval_seconds=body.interval_seconds,
+        cron=body.cron,
+        retention_days=body.retention_days,
     )
+    schedule_changed(session, request, background)
     return to_read(session, source)
 
 
@@ -63,24 +84,44 @@ def get_source(name: str, session: SessionDep) -> SourceRead:
 
 
 @router.patch("/{name}", response_model=SourceRead)
-def update_source(name: str, body: SourceUpdate, session: SessionDep) -> SourceRead:
+def update_source(
+    name: str,
+    body: SourceUpdate,
+    session: SessionDep,
+    request: Request,
+    background: BackgroundTasks,
+) -> SourceRead:
     source = service.update(session, name, body.model_dump(exclude_unset=True))
+    schedule_changed(session, request, background)
     return to_read(session, source)
 
 
 @router.delete("/{name}", status_code=204)
-def delete_source(name: str, session: SessionDep) -> Response:
+def delete_source(
+    name: str, session: SessionDep, request: Request, background: BackgroundTasks
+) -> Response:
     service.delete(session, name)
-    return Response(status_code=204)
+    schedule_changed(session, request, background)
+    return Response(status_code=204, background=background)
 
 
-@router.post("/{name}/sync", response_model=RunRead, summary="Sync now; returns the run")
+@router.post(
+    "/{name}/sync",
+    response_model=RunRead,
+    summary="Sync now; returns the run",
+    responses={409: {"description": "Another runner (a worker or replica) is syncing it"}},
+)
 def sync_source(
-    name: str, session: SessionDep, factory: SessionFactoryDep, classifier: ClassifierDep
+    name: str,
+    session: SessionDep,
+    factory: SessionFactoryDep,
+    classifier: ClassifierDep,
+    settings: SettingsDep,
 ) -> RunRead:
     service.get(session, name)  # 404 before starting a run
     session.close()
-    summary = run_sync(factory, name, classifier)
+    privacy = Privacy(redact=settings.redact, raw_payload=settings.raw_payload)
+    summary = run_sync(factory, name, classifier, privacy=privacy)
     with factory() as fresh:
         source = service.get(fresh, name)
         run = next(r for r in repository.runs(fresh, source.id, 20) if r.id == summary.run_id)

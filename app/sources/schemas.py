@@ -16,12 +16,24 @@ class SourceCreate(BaseModel):
     )
     enabled: bool = True
     interval_seconds: int | None = Field(default=None, ge=10, description="Sync schedule")
+    cron: str | None = Field(
+        default=None,
+        max_length=120,
+        description="Crontab schedule in UTC (e.g. '*/15 * * * *'); wins over interval_seconds",
+    )
+    retention_days: int | None = Field(
+        default=None, ge=1, description="Delete items older than this many days"
+    )
 
 
 class SourceUpdate(BaseModel):
     config: dict[str, Any] | None = None
-    enabled: bool | None = None
+    enabled: bool | None = Field(
+        default=None, description="true also clears a pause and the failure backoff"
+    )
     interval_seconds: int | None = Field(default=None, ge=10)
+    cron: str | None = Field(default=None, max_length=120)
+    retention_days: int | None = Field(default=None, ge=1)
 
 
 class SourceRead(BaseModel):
@@ -30,8 +42,14 @@ class SourceRead(BaseModel):
     config: dict[str, Any]
     enabled: bool
     interval_seconds: int | None
-    status: str
+    cron: str | None = None
+    retention_days: int | None = None
+    status: str = Field(description="ok, degraded (failing, backing off) or paused (credentials)")
     status_reason: str | None
+    consecutive_failures: int = 0
+    next_attempt_at: datetime | None = Field(
+        default=None, description="Scheduled runs wait until then (backoff or rate limit)"
+    )
     cursor: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime

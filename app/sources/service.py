@@ -54,6 +54,21 @@ def validate(kind: str, config: Mapping[str, Any]) -> None:
         return
 
 
+def validate_cron(expression: str | None) -> None:
+    """A schedule must be a 5-field crontab expression (evaluated in UTC)."""
+    if expression is None:
+        return
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(expression, timezone="UTC")
+    except ValueError as exc:
+        raise InvalidInput(
+            f"cron {expression!r} is not a crontab expression "
+            f"(minute hour day month weekday, e.g. '*/15 * * * *'): {exc}"
+        ) from None
+
+
 def get(session: Session, name: str) -> Source:
     source = repository.by_name(session, name)
     if source is None:
@@ -69,6 +84,8 @@ def create(
     config: Mapping[str, Any],
     enabled: bool = True,
     interval_seconds: int | None = None,
+    cron: str | None = None,
+    retention_days: int | None = None,
 ) -> Source:
     if not NAME.match(name):
         raise InvalidInput(
@@ -78,12 +95,15 @@ def create(
     if repository.by_name(session, name) is not None:
         raise Conflict(f"a source named {name!r} already exists")
     validate(kind, config)
+    validate_cron(cron)
     source = Source(
         name=name,
         kind=kind,
         config=dict(config),
         enabled=enabled,
         interval_seconds=interval_seconds,
+        cron=cron,
+        retention_days=retention_days,
     )
     session.add(source)
     session.flush()
@@ -96,11 +116,15 @@ def update(session: Session, name: str, changes: Mapping[str, Any]) -> Source:
     if "config" in changes:
         validate(source.kind, config)
         source.config = dict(config)
-    for key in ("enabled", "interval_seconds"):
+    if "cron" in changes:
+        validate_cron(changes["cron"])
+    for key in ("enabled", "interval_seconds", "cron", "retention_days"):
         if key in changes:
             setattr(source, key, changes[key])
     if changes.get("enabled"):
+        # An admin re-enabling a source clears a pause and its backoff: try again now.
         source.status, source.status_reason = "ok", None
+        source.consecutive_failures, source.next_attempt_at = 0, None
     session.flush()
     return source
 

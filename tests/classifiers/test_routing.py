@@ -93,3 +93,18 @@ def test_label_files_fail_with_file_and_line(tmp_path: Path) -> None:
     path.write_text('{"text": "ok", "queue": "sales"}\n{"text": "x", "queue": "legal"}\n')
     with pytest.raises(LabelFileError, match=r"labels\.jsonl:2: queue 'legal'"):
         load_examples([path])
+
+
+def test_the_reason_never_names_a_normalisation_placeholder() -> None:
+    numbered = [
+        Example(text=f"order {n} never arrived, tracking {n * 7} shows nothing", queue="service")
+        for n in range(12)
+    ]
+    result = train_router([*TINY, *numbered], holdout=0)
+    explained = result.router.route("order 123456 never arrived, see https://t.co/x")
+    assert explained.queue == "service"
+    assert "arrived" in explained.reason
+    # Only the number is known here: the model may lean on it, the reason must not name it.
+    bare = result.router.route("4411 9987")
+    terms = bare.reason.removeprefix("model: ").split(", ")
+    assert not {"0", "xurlx", "xuserx"} & {token for term in terms for token in term.split()}

@@ -1,0 +1,1 @@
+"""API keys, roles (admin, agent, viewer) and queue scopes."""

@@ -1,0 +1,71 @@
+"""Who is calling, as request dependencies: ``ViewerDep``, ``AgentDep``, ``AdminDep``.
+
+A key comes in ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. No key or an
+unknown/revoked key is 401; a role too low is 403. With ``ANDON_PUBLIC_READ=true`` a
+caller without a key is an anonymous viewer (a wrong key is still 401).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.auth.errors import Forbidden, Unauthorized
+from app.auth.service import ANONYMOUS, Principal, authenticate
+from app.deps import SessionDep, SettingsDep
+
+
+def presented_key(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise Unauthorized("the Authorization header must be 'Bearer <key>'")
+        return value.strip()
+    return request.headers.get("x-api-key") or None
+
+
+def get_principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
+    key = presented_key(request)
+    if key is None:
+        if settings.public_read and request.method in ("GET", "HEAD"):
+            return ANONYMOUS
+        raise Unauthorized("an API key is required: send 'Authorization: Bearer <key>'")
+    principal = authenticate(session, key)
+    if principal is None:
+        raise Unauthorized("unknown or revoked API key")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def _require(role: str) -> Callable[[Principal], Principal]:
+    def dependency(principal: PrincipalDep) -> Principal:
+        if not principal.has_role(role):
+            raise Forbidden(
+                f"this needs the {role} role; key {principal.name!r} is a {principal.role}"
+            )
+        return principal
+
+    dependency.__name__ = f"require_{role}"
+    return dependency
+
+
+require_viewer = _require("viewer")
+require_agent = _require("agent")
+require_admin = _require("admin")
+
+ViewerDep = Annotated[Principal, Depends(require_viewer)]
+AgentDep = Annotated[Principal, Depends(require_agent)]
+AdminDep = Annotated[Principal, Depends(require_admin)]
+
+
+def read_or_admin(request: Request, principal: PrincipalDep) -> Principal:
+    """For routers of reads and admin operations (sources): GET reads, the rest is admin."""
+    role = "viewer" if request.method in ("GET", "HEAD") else "admin"
+    if not principal.has_role(role):
+        raise Forbidden(f"this needs the {role} role; key {principal.name!r} is a {principal.role}")
+    return principal

@@ -1,0 +1,166 @@
+"""API keys and who may do what.
+
+A key is ``andon_`` followed by 43 random URL-safe characters (256 bits). Only its SHA-256
+is stored — a fast hash is enough for a secret that long — with its first characters for
+display. The plain key is returned once, by ``create_key``, and never logged.
+
+Roles: ``viewer`` reads; ``agent`` also claims and acts on entries (in its queues, when the
+key is scoped); ``admin`` does everything (sources, keys, priority weights, the audit log).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from app.audit.service import record
+from app.auth import repository
+from app.auth.errors import Forbidden
+from app.auth.models import ROLES, ApiKey
+from app.db import utcnow
+from app.errors import Conflict, InvalidInput, NotFound
+from app.queues.models import QUEUE_NAMES
+
+KEY_PREFIX = "andon_"
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
+RANK = {"viewer": 0, "agent": 1, "admin": 2}
+DEMO_ADMIN = "demo-admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a key's name, role and queue scope (None: every queue)."""
+
+    name: str
+    role: str
+    queues: tuple[str, ...] | None = None
+    key_id: int | None = None
+
+    def has_role(self, role: str) -> bool:
+        return RANK[self.role] >= RANK[role]
+
+    def may_work_in(self, queue: str) -> bool:
+        return self.role == "admin" or self.queues is None or queue in self.queues
+
+    def require_queue(self, queue: str) -> None:
+        if not self.may_work_in(queue):
+            scope = ", ".join(self.queues or ())
+            raise Forbidden(f"key {self.name!r} is scoped to {scope}; it cannot work in {queue}")
+
+
+ANONYMOUS = Principal(name="anonymous", role="viewer")
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def authenticate(session: Session, key: str) -> Principal | None:
+    if not key.startswith(KEY_PREFIX):
+        return None
+    found = repository.by_hash(session, hash_key(key))
+    if found is None or found.revoked_at is not None:
+        return None
+    return principal_of(found)
+
+
+def principal_of(key: ApiKey) -> Principal:
+    return Principal(
+        name=key.name,
+        role=key.role,
+        queues=tuple(key.queues) if key.queues is not None else None,
+        key_id=key.id,
+    )
+
+
+def create_key(
+    session: Session,
+    *,
+    name: str,
+    role: str,
+    queues: Sequence[str] | None = None,
+    actor: str,
+) -> tuple[ApiKey, str]:
+    """A new key and its plain text: the only time the plain text exists outside the caller."""
+    if not NAME.match(name):
+        raise InvalidInput(
+            f"invalid key name {name!r}: letters, digits and _ . @ - (up to 100 characters)"
+        )
+    if role not in ROLES:
+        raise InvalidInput(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    scope = sorted(set(queues)) if queues else None
+    unknown = [queue for queue in scope or () if queue not in QUEUE_NAMES]
+    if unknown:
+        raise InvalidInput(
+            f"unknown queue(s) {', '.join(unknown)}; queues: {', '.join(QUEUE_NAMES)}"
+        )
+    if repository.by_name(session, name) is not None:
+        raise Conflict(f"a key named {name!r} exists (revoked keys keep their name)")
+    plain = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(
+        name=name,
+        role=role,
+        queues=scope,
+        prefix=plain[: len(KEY_PREFIX) + 6],
+        key_hash=hash_key(plain),
+        created_at=utcnow(),
+    )
+    session.add(key)
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="key.create",
+        entity="api_key",
+        entity_id=name,
+        after=describe(key),
+    )
+    return key, plain
+
+
+def describe(key: ApiKey) -> dict[str, object]:
+    return {
+        "name": key.name,
+        "role": key.role,
+        "queues": key.queues,
+        "prefix": key.prefix,
+        "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+    }
+
+
+def listing(session: Session) -> Sequence[ApiKey]:
+    return repository.listing(session)
+
+
+def revoke_key(session: Session, name: str, *, actor: str) -> ApiKey:
+    key = repository.by_name(session, name)
+    if key is None:
+        raise NotFound(f"no key named {name!r}")
+    if key.revoked_at is not None:
+        raise Conflict(f"key {name!r} was revoked at {key.revoked_at.isoformat()}")
+    before = describe(key)
+    key.revoked_at = utcnow()
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="key.revoke",
+        entity="api_key",
+        entity_id=name,
+        before=before,
+        after=describe(key),
+    )
+    return key
+
+
+def ensure_demo_admin(session: Session) -> str | None:
+    """With the demo on and no key at all, an admin key to sign in with (else None)."""
+    if repository.any_key(session):
+        return None
+    _key, plain = create_key(session, name=DEMO_ADMIN, role="admin", actor="system")
+    return plain

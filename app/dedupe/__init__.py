@@ -1,0 +1,1 @@
+"""The same complaint twice: exact and near-duplicates grouped so demand counts once."""

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+PatternType = Literal["keyword", "regex", "source", "author", "channel", "kind"]
+RuleQueue = Literal["product", "marketing", "sales", "service", "triage"]
+
+
+class RuleCreate(BaseModel):
+    pattern_type: PatternType
+    pattern: str = Field(min_length=1, max_length=500)
+    queue: RuleQueue
+    priority: int = Field(default=100, description="Lower runs first; ties by id")
+    enabled: bool = True
+    note: str | None = None
+
+
+class RuleUpdate(BaseModel):
+    pattern_type: PatternType | None = None
+    pattern: str | None = Field(default=None, min_length=1, max_length=500)
+    queue: RuleQueue | None = None
+    priority: int | None = None
+    enabled: bool | None = None
+    note: str | None = None
+
+
+class RuleRead(BaseModel):
+    id: int
+    pattern_type: str
+    pattern: str
+    queue: str
+    priority: int
+    enabled: bool
+    note: str | None
+    version: int = Field(description="The rule-set version of this rule's last change")
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class RuleSetRead(BaseModel):
+    version: int = Field(description="Bumped by every create, update and delete")
+    rules: list[RuleRead]
+
+
+class RuleDeleted(BaseModel):
+    id: int
+    version: int
+
+
+class ModelRead(BaseModel):
+    version: str
+    active: bool
+    created_at: str
+    parent: str | None
+    sklearn_version: str
+    threshold: float
+    thresholds: dict[str, float]
+    languages: list[str] | None
+    metrics: dict[str, Any]
+    training: dict[str, Any]
+
+
+class TrainRequest(BaseModel):
+    force: bool = Field(default=False, description="Promote even if macro-F1 drops")
+
+
+class TrainRead(BaseModel):
+    version: str
+    promoted: bool
+    champion: str | None
+    challenger_f1: float
+    champion_f1: float | None
+    holdout_examples: int
+    examples: int
+    labels: int
+    reason: str

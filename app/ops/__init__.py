@@ -1,0 +1,1 @@
+"""Operations: metrics, structured logs, redaction, retention, backoff and health checks."""

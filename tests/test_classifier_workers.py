@@ -1,0 +1,32 @@
+"""A large batch classified across worker processes gives exactly the in-process verdicts."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import pytest
+
+from app.learning.service import Classifier
+
+TEXTS = [
+    "On hold for 2 hours and still no refund",
+    "Please add a dark mode to the dashboard",
+    "How much is the team plan for 40 seats?",
+    "Loved your webinar yesterday, great campaign!",
+    "The export keeps crashing when I open it",
+] * 9
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_workers_agree_with_one_process(classifier: Classifier, method: str) -> None:
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {method} start method on this platform")
+    alone = Classifier(classifier.router, classifier.sentiment, workers=1)
+    split = Classifier(
+        classifier.router, classifier.sentiment, workers=3, parallel_min=10, start_method=method
+    )
+    try:
+        assert split.classify(TEXTS) == alone.classify(TEXTS)
+        assert split.classify(TEXTS[:5]) == alone.classify(TEXTS[:5])  # small: in-process
+    finally:
+        split.close()
