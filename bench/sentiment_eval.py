@@ -1,11 +1,15 @@
-"""Sentiment benchmark: stock VADER vs Andon's care scorer (and its learned layer) on public data.
+"""Sentiment benchmark: stock VADER vs Andon's care scorer vs its learned layers, in one table.
 
-    .venv/bin/python bench/sentiment_eval.py [--data ../shared/data] [--no-learned]
+    .venv/bin/python -m bench.sentiment_eval [--data ../shared/data] [--folds 5]
 
-Prints one table: for every ``sentiment_*.jsonl`` in the data directory, accuracy, macro-recall
-and per-class recall of each scorer. The public files are read here, at benchmark time only;
-nothing fitted on them is written anywhere. The learned layer is trained on the project's own
-seed corpus (``classifiers/data/seed``), never on these files.
+Rows, for each scorer: every ``sentiment_*.jsonl`` in the data directory, the demo items'
+own labels (``connectors/data/demo.jsonl``, written separately from the seed corpus, never
+trained on), and the seed corpus itself (the learned layers by k-fold cross-validation; the
+lexicon scorers simply score it). Columns: accuracy, macro-recall, per-class recall.
+
+The public files are read here, at benchmark time only; nothing fitted on them is written
+anywhere. The learned layers are trained on the project's own seed corpus
+(``classifiers/data/seed``), never on these files.
 """
 
 from __future__ import annotations
@@ -13,22 +17,30 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sklearn.metrics import accuracy_score, recall_score
+from sklearn.model_selection import StratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from classifiers.sentiment import (
     SENTIMENT_LABELS,
+    CareSentimentModel,
+    HybridSentimentModel,
+    SentimentLabel,
     SentimentScorer,
     load_seed,
-    train_care_model,
 )
+from classifiers.text import compose
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data"
+DEMO = ROOT / "connectors" / "data" / "demo.jsonl"
+
+Predict = Callable[[list[str]], list[str]]
+Fit = Callable[[list[str], list[SentimentLabel]], Predict]
 
 
 def read_labelled(path: Path) -> tuple[list[str], list[str]]:
@@ -42,6 +54,19 @@ def read_labelled(path: Path) -> tuple[list[str], list[str]]:
     return texts, labels
 
 
+def read_demo(path: Path) -> tuple[list[str], list[str]]:
+    """Demo items as the app classifies them (subject line + body) with their own labels."""
+    texts, labels = [], []
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            record = json.loads(line)
+            label = (record.get("labels") or {}).get("sentiment")
+            if label in SENTIMENT_LABELS:
+                texts.append(compose(record["text"], record.get("title")))
+                labels.append(label)
+    return texts, labels
+
+
 def metrics(truth: Sequence[str], predicted: Sequence[str]) -> list[float]:
     per_class = recall_score(
         truth, predicted, labels=list(SENTIMENT_LABELS), average=None, zero_division=0
@@ -52,49 +77,91 @@ def metrics(truth: Sequence[str], predicted: Sequence[str]) -> list[float]:
     return [float(accuracy_score(truth, predicted)), float(macro), *map(float, per_class)]
 
 
+def cross_validated(
+    fit: Fit, texts: list[str], labels: list[SentimentLabel], folds: int
+) -> list[str]:
+    predicted = [""] * len(texts)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
+    for train, test in splitter.split(texts, labels):
+        predict = fit([texts[i] for i in train], [labels[i] for i in train])
+        for i, label in zip(test, predict([texts[i] for i in test]), strict=True):
+            predicted[i] = label
+    return predicted
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--data", type=Path, default=DEFAULT_DATA, help="folder of sentiment_*.jsonl"
     )
-    parser.add_argument("--no-learned", action="store_true", help="skip the learned layer")
+    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds on seed")
     args = parser.parse_args(argv)
 
-    files = sorted(args.data.glob("sentiment_*.jsonl"))
-    if not files:
-        print(f"no sentiment_*.jsonl in {args.data}", file=sys.stderr)
+    seed_texts, seed_labels = load_seed()
+    if not seed_texts:
+        print("the seed corpus (classifiers/data/seed) has no sentiment labels", file=sys.stderr)
         return 1
+    datasets: dict[str, tuple[list[str], list[str]]] = {}
+    for path in sorted(args.data.glob("sentiment_*.jsonl")):
+        datasets[path.stem.removeprefix("sentiment_")] = read_labelled(path)
+    if not datasets:
+        print(f"note: no sentiment_*.jsonl in {args.data}; demo and seed only", file=sys.stderr)
+    datasets["demo (own labels)"] = read_demo(DEMO)
 
-    scorers: dict[str, Callable[[list[str]], list[str]]] = {}
     stock = SentimentScorer(care=False)
     care = SentimentScorer()
-    scorers["stock VADER"] = lambda texts: [s.label for s in stock.score_batch(texts)]
-    scorers["Andon care"] = lambda texts: [s.label for s in care.score_batch(texts)]
-    notes = [f"stock: {stock.version}", f"care:  {care.version}"]
-    seed_texts, _ = load_seed()
-    if not args.no_learned and seed_texts:
-        learned = train_care_model()
-        scorers["Andon care+LR"] = lambda texts: [s.label for s in learned.score_batch(texts)]
-        notes.append(f"care+LR: {learned.version} (trained on {len(seed_texts)} seed records)")
+
+    def labels_of(scorer: SentimentScorer) -> Predict:
+        return lambda texts: [s.label for s in scorer.score_batch(texts)]
+
+    def train(
+        make: Callable[[], CareSentimentModel | HybridSentimentModel],
+        texts: list[str],
+        labels: list[SentimentLabel],
+    ) -> SentimentScorer:
+        return SentimentScorer(lexicon=care.lexicon, model=make().fit(texts, labels, care))
+
+    def learned(make: Callable[[], CareSentimentModel | HybridSentimentModel]) -> Fit:
+        return lambda texts, labels: labels_of(train(make, texts, labels))
+
+    fixed: dict[str, Predict] = {"stock VADER": labels_of(stock), "Andon care": labels_of(care)}
+    trained: dict[str, Fit] = {
+        "care+LR": learned(CareSentimentModel),
+        "hybrid": learned(HybridSentimentModel),
+    }
+    hybrid = train(HybridSentimentModel, seed_texts, seed_labels)
+    full = {
+        "care+LR": labels_of(train(CareSentimentModel, seed_texts, seed_labels)),
+        "hybrid": labels_of(hybrid),
+    }
+    print(f"stock:  {stock.version}\ncare:   {care.version}\nhybrid: {hybrid.version}")
+    print(
+        f"learned layers trained on {len(seed_texts)} seed records; seed row = {args.folds}-fold CV"
+    )
 
     header = (
-        f"{'file':34} {'n':>6} {'scorer':14} {'acc':>6} {'macroR':>7} "
-        f"{'R-neg':>6} {'R-neu':>6} {'R-pos':>6} {'sec':>5}"
+        f"| {'data':22} | {'n':>5} | {'scorer':12} | {'acc':>5} | {'macroR':>6} "
+        f"| {'R-neg':>5} | {'R-neu':>5} | {'R-pos':>5} |"
     )
-    print("\n".join(notes))
     print(header)
-    print("-" * len(header))
-    for path in files:
-        texts, truth = read_labelled(path)
-        for name, predict in scorers.items():
-            started = time.perf_counter()
-            predicted = predict(texts)
-            elapsed = time.perf_counter() - started
-            acc, macro, r_neg, r_neu, r_pos = metrics(truth, predicted)
-            print(
-                f"{path.name:34} {len(texts):6d} {name:14} {acc:6.3f} {macro:7.3f} "
-                f"{r_neg:6.3f} {r_neu:6.3f} {r_pos:6.3f} {elapsed:5.1f}"
-            )
+    print("|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|")
+
+    def row(data: str, n: int, name: str, truth: Sequence[str], predicted: Sequence[str]) -> None:
+        acc, macro, r_neg, r_neu, r_pos = metrics(truth, predicted)
+        print(
+            f"| {data:22} | {n:5d} | {name:12} | {acc:5.3f} | {macro:6.3f} "
+            f"| {r_neg:5.3f} | {r_neu:5.3f} | {r_pos:5.3f} |",
+            flush=True,
+        )
+
+    for data, (texts, truth) in datasets.items():
+        for name, predict in {**fixed, **full}.items():
+            row(data, len(texts), name, truth, predict(texts))
+    for name, predict in fixed.items():
+        row("seed (scored)", len(seed_texts), name, seed_labels, predict(seed_texts))
+    for name, fit in trained.items():
+        predicted = cross_validated(fit, seed_texts, seed_labels, args.folds)
+        row(f"seed ({args.folds}-fold CV)", len(seed_texts), name, seed_labels, predicted)
     return 0
 
 
