@@ -48,7 +48,7 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeGuard
+from typing import Any
 
 import httpx
 
@@ -62,6 +62,7 @@ from connectors.errors import (
     RateLimited,
     RequestRejected,
 )
+from connectors.records import Malformed, is_int, reject, time_field
 from connectors.registry import register
 
 TICKETS_PATH = "/api/v2/tickets"
@@ -147,8 +148,8 @@ class FreshdeskConnector:
         for index, ticket in enumerate(body):
             try:
                 item, ticket_id, updated_at = self._item(ticket)
-            except _Malformed as exc:
-                rejects.append(_reject(ticket, str(exc), f"{TICKETS_PATH} [{index}]"))
+            except Malformed as exc:
+                rejects.append(reject(ticket, str(exc), f"{TICKETS_PATH} [{index}]"))
                 continue
             page_times.append((updated_at, ticket_id))
             if updated_at == state.updated_since and ticket_id in seen:
@@ -201,12 +202,12 @@ class FreshdeskConnector:
 
     def _item(self, ticket: Any) -> tuple[SourceItem, int, datetime]:
         if not isinstance(ticket, dict):
-            raise _Malformed("ticket is not a JSON object")
+            raise Malformed("ticket is not a JSON object")
         ticket_id = ticket.get("id")
-        if not _is_int(ticket_id):
-            raise _Malformed("missing or invalid 'id'")
-        created_at = _time_field(ticket, "created_at")
-        updated_at = _time_field(ticket, "updated_at")
+        if not is_int(ticket_id):
+            raise Malformed("missing or invalid 'id'")
+        created_at = time_field(ticket, "created_at")
+        updated_at = time_field(ticket, "updated_at")
         subject = ticket.get("subject")
         text = ticket.get("description_text")
         requester = ticket.get("requester_id")
@@ -228,7 +229,7 @@ class FreshdeskConnector:
             text=text if isinstance(text, str) else "",
             created_at=created_at,
             updated_at=updated_at,
-            author=Author(id=str(requester)) if _is_int(requester) else Author(),
+            author=Author(id=str(requester)) if is_int(requester) else Author(),
             url=f"{self.base_url}/a/tickets/{ticket_id}",
             thread_id=str(ticket_id),
             raw=raw,
@@ -295,9 +296,9 @@ class _State:
             updated_since = None
         if updated_since is None:
             raise BadCursor("freshdesk: cursor updated_since must be an ISO-8601 time")
-        if not _is_int(page) or page < 1:
+        if not is_int(page) or page < 1:
             raise BadCursor("freshdesk: cursor page must be a positive integer")
-        if not isinstance(seen, list) or not all(_is_int(value) for value in seen):
+        if not isinstance(seen, list) or not all(is_int(value) for value in seen):
             raise BadCursor("freshdesk: cursor seen must be a list of ticket ids")
         return cls(updated_since, page, list(seen))
 
@@ -305,42 +306,18 @@ class _State:
         return {"updated_since": _iso(self.updated_since), "page": self.page, "seen": self.seen}
 
 
-class _Malformed(Exception):
-    """A ticket that cannot become a SourceItem; it becomes a Rejected."""
-
-
 def _union(first: list[int], second: list[int]) -> list[int]:
     return sorted(set(first) | set(second))
 
 
 def _named(value: Any, names: Mapping[int, str]) -> str | None:
-    if _is_int(value):
+    if is_int(value):
         return names.get(value, str(value))
     return value if isinstance(value, str) else None
 
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _time_field(record: Mapping[str, Any], name: str) -> datetime:
-    value = record.get(name)
-    if not isinstance(value, str):
-        raise _Malformed(f"missing or invalid {name!r}")
-    try:
-        return parse_time(value)
-    except ValueError:
-        raise _Malformed(f"invalid {name!r} {value[:40]!r}") from None
-
-
-def _reject(record: Any, reason: str, location: str) -> Rejected:
-    record_id = record.get("id") if isinstance(record, dict) else None
-    return Rejected(
-        reason=reason,
-        payload=json.dumps(record, sort_keys=True, default=str),
-        external_id=str(record_id) if _is_int(record_id) else None,
-        location=location,
-    )
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -381,7 +358,3 @@ def _int_option(config: Mapping[str, Any], key: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise ConfigError(f"freshdesk: {key!r} must be an integer") from None
-
-
-def _is_int(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)

@@ -46,13 +46,12 @@ Configuration::
 from __future__ import annotations
 
 import base64
-import json
 import os
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeGuard
+from typing import Any
 
 import httpx
 
@@ -67,6 +66,7 @@ from connectors.errors import (
     RateLimited,
     RequestRejected,
 )
+from connectors.records import Malformed, is_int, reject, time_field
 from connectors.registry import register
 
 EXPORT_PATH = "/api/v2/incremental/tickets/cursor.json"
@@ -194,8 +194,8 @@ class ZendeskConnector:
         for index, ticket in enumerate(tickets):
             try:
                 item = self._ticket_item(ticket, users)
-            except _Malformed as exc:
-                rejects.append(_reject(ticket, str(exc), f"{EXPORT_PATH} tickets[{index}]"))
+            except Malformed as exc:
+                rejects.append(reject(ticket, str(exc), f"{EXPORT_PATH} tickets[{index}]"))
                 continue
             items.append(item)
             if self.comments and _wants_comments(ticket):
@@ -203,7 +203,7 @@ class ZendeskConnector:
                 pending.append(
                     _Pending(
                         ticket=ticket["id"],
-                        requester=requester if _is_int(requester) else None,
+                        requester=requester if is_int(requester) else None,
                         after=None,
                     )
                 )
@@ -222,11 +222,11 @@ class ZendeskConnector:
 
     def _ticket_item(self, ticket: Any, users: Mapping[int, Mapping[str, Any]]) -> SourceItem:
         if not isinstance(ticket, dict):
-            raise _Malformed("ticket is not a JSON object")
+            raise Malformed("ticket is not a JSON object")
         ticket_id = ticket.get("id")
-        if not _is_int(ticket_id):
-            raise _Malformed("missing or invalid 'id'")
-        created_at = _time_field(ticket, "created_at")
+        if not is_int(ticket_id):
+            raise Malformed("missing or invalid 'id'")
+        created_at = time_field(ticket, "created_at")
         updated_at = _optional_time(ticket, "updated_at")
         subject = ticket.get("subject")
         description = ticket.get("description")
@@ -234,7 +234,7 @@ class ZendeskConnector:
         priority = ticket.get("priority")
         tags = ticket.get("tags")
         comment_count = ticket.get("comment_count")
-        metrics = {"comments": comment_count} if _is_int(comment_count) else {}
+        metrics = {"comments": comment_count} if is_int(comment_count) else {}
         raw = dict(ticket)
         raw["andon"] = {
             "status": status if isinstance(status, str) else None,
@@ -321,8 +321,8 @@ class ZendeskConnector:
                 continue  # the first comment is the ticket's description
             try:
                 item = self._comment_item(entry, comment, users)
-            except _Malformed as exc:
-                rejects.append(_reject(comment, str(exc), f"{path} comments[{index}]"))
+            except Malformed as exc:
+                rejects.append(reject(comment, str(exc), f"{path} comments[{index}]"))
                 continue
             if item is not None:
                 items.append(item)
@@ -338,21 +338,21 @@ class ZendeskConnector:
         self, entry: _Pending, comment: Any, users: Mapping[int, Mapping[str, Any]]
     ) -> SourceItem | None:
         if not isinstance(comment, dict):
-            raise _Malformed("comment is not a JSON object")
+            raise Malformed("comment is not a JSON object")
         comment_id = comment.get("id")
-        if not _is_int(comment_id):
-            raise _Malformed("missing or invalid comment 'id'")
+        if not is_int(comment_id):
+            raise Malformed("missing or invalid comment 'id'")
         if comment.get("public") is not True:
             return None  # an internal note
         author_id = comment.get("author_id")
         if entry.requester is None or author_id != entry.requester:
             return None  # an agent's reply or a CC's remark: not the customer's voice
-        created_at = _time_field(comment, "created_at")
+        created_at = time_field(comment, "created_at")
         text = comment.get("plain_body")
         if not isinstance(text, str):
             text = comment.get("body")
         if not isinstance(text, str):
-            raise _Malformed("comment has no 'plain_body' or 'body'")
+            raise Malformed("comment has no 'plain_body' or 'body'")
         raw = dict(comment)
         raw["andon"] = {
             "ticket_id": entry.ticket,
@@ -479,7 +479,7 @@ class _State:
         after_cursor = cursor.get("after_cursor")
         end_of_stream = cursor.get("end_of_stream", True)
         raw_pending = cursor.get("pending", [])
-        if start_time is not None and not _is_int(start_time):
+        if start_time is not None and not is_int(start_time):
             raise BadCursor("zendesk: cursor start_time must be an integer (Unix seconds)")
         if after_cursor is not None and (not isinstance(after_cursor, str) or not after_cursor):
             raise BadCursor("zendesk: cursor after_cursor must be a non-empty string")
@@ -491,8 +491,8 @@ class _State:
         for entry in raw_pending:
             if (
                 not isinstance(entry, dict)
-                or not _is_int(entry.get("ticket"))
-                or not (entry.get("requester") is None or _is_int(entry.get("requester")))
+                or not is_int(entry.get("ticket"))
+                or not (entry.get("requester") is None or is_int(entry.get("requester")))
                 or not (entry.get("after") is None or isinstance(entry.get("after"), str))
             ):
                 raise BadCursor("zendesk: malformed cursor 'pending' entry")
@@ -516,19 +516,15 @@ class _State:
         return cursor
 
 
-class _Malformed(Exception):
-    """A record that cannot become a SourceItem; it becomes a Rejected."""
-
-
 def _wants_comments(ticket: Mapping[str, Any]) -> bool:
     if ticket.get("status") == "deleted":
         return False  # its comments are gone with it
     count = ticket.get("comment_count")
-    return not (_is_int(count) and count <= 1)  # only the description: nothing to add
+    return not (is_int(count) and count <= 1)  # only the description: nothing to add
 
 
 def _author(author_id: Any, users: Mapping[int, Mapping[str, Any]]) -> Author:
-    if not _is_int(author_id):
+    if not is_int(author_id):
         return Author()
     user = users.get(author_id, {})
     name = user.get("name")
@@ -544,7 +540,7 @@ def _users_by_id(users: Any) -> dict[int, Mapping[str, Any]]:
     found: dict[int, Mapping[str, Any]] = {}
     if isinstance(users, list):
         for user in users:
-            if isinstance(user, dict) and _is_int(user.get("id")):
+            if isinstance(user, dict) and is_int(user.get("id")):
                 found[user["id"]] = user
     return found
 
@@ -552,27 +548,7 @@ def _users_by_id(users: Any) -> dict[int, Mapping[str, Any]]:
 def _optional_time(record: Mapping[str, Any], name: str) -> datetime | None:
     if record.get(name) is None:
         return None
-    return _time_field(record, name)
-
-
-def _time_field(record: Mapping[str, Any], name: str) -> datetime:
-    value = record.get(name)
-    if not isinstance(value, str):
-        raise _Malformed(f"missing or invalid {name!r}")
-    try:
-        return parse_time(value)
-    except ValueError:
-        raise _Malformed(f"invalid {name!r} {value[:40]!r}") from None
-
-
-def _reject(record: Any, reason: str, location: str) -> Rejected:
-    record_id = record.get("id") if isinstance(record, dict) else None
-    return Rejected(
-        reason=reason,
-        payload=json.dumps(record, sort_keys=True, default=str),
-        external_id=str(record_id) if _is_int(record_id) else None,
-        location=location,
-    )
+    return time_field(record, name)
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -630,7 +606,3 @@ def _bool_option(config: Mapping[str, Any], key: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"zendesk: {key!r} must be true or false")
     return value
-
-
-def _is_int(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
