@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -8,22 +8,32 @@ from sqlalchemy.orm import Session
 
 from app.items.models import Item
 
+# Identities per query: keeps the IN list well under every backend's parameter limit.
+_IDENTITY_CHUNK = 500
 
-def recent_of_identity(
-    session: Session, identity_id: int, *, start: datetime, end: datetime, before_id: int
+
+def recent_of_identities(
+    session: Session,
+    identity_ids: Collection[int],
+    *,
+    start: datetime,
+    end: datetime,
+    before_id: int,
 ) -> Sequence[Item]:
-    """Items of one customer created in [start, end] and stored before ``before_id``."""
-    statement = (
-        select(Item)
-        .where(
-            Item.identity_id == identity_id,
+    """Items of these customers created in [start, end] and stored before ``before_id``,
+    by id: one query per chunk of identities (a page's worth), matched up by the caller."""
+    ids = sorted(identity_ids)
+    found: list[Item] = []
+    for offset in range(0, len(ids), _IDENTITY_CHUNK):
+        statement = select(Item).where(
+            Item.identity_id.in_(ids[offset : offset + _IDENTITY_CHUNK]),
             Item.created_at >= start,
             Item.created_at <= end,
             Item.id < before_id,
         )
-        .order_by(Item.id)
-    )
-    return session.scalars(statement).all()
+        found.extend(session.scalars(statement))
+    found.sort(key=lambda item: item.id)
+    return found
 
 
 def by_external_id(session: Session, source_id: int, external_id: str) -> Item | None:

@@ -25,6 +25,7 @@ undoes a grouping.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
@@ -102,19 +103,33 @@ def follow_upstream(session: Session, item: Item) -> bool:
 def group_new(session: Session, items: Sequence[Item]) -> None:
     """Find each new item's exact or near-duplicate among its customer's earlier items."""
     window = timedelta(hours=get_settings().dedupe_window_hours)
-    for item in sorted(items, key=lambda i: i.id):
+    ordered = sorted(items, key=lambda i: i.id)
+    # One query for every customer of the page over the page's whole window; each item
+    # then takes, in Python, its own customer's items in its own window (same rule).
+    known = [item for item in ordered if item.identity_id is not None]
+    by_identity: dict[int, list[Item]] = defaultdict(list)
+    if known:
+        for other in repository.recent_of_identities(
+            session,
+            {item.identity_id for item in known if item.identity_id is not None},
+            start=min(item.created_at for item in known) - window,
+            end=max(item.created_at for item in known) + window,
+            before_id=max(item.id for item in known),
+        ):
+            if other.identity_id is not None:
+                by_identity[other.identity_id].append(other)
+    for item in ordered:
         if follow_upstream(session, item) or item.identity_id is None:
             continue
         text = normalised(item.title, item.text)
         words = content_words(item.title, item.text)
         best: tuple[float, int, Item, str] | None = None
-        for other in repository.recent_of_identity(
-            session,
-            item.identity_id,
-            start=item.created_at - window,
-            end=item.created_at + window,
-            before_id=item.id,
-        ):
+        start, end = item.created_at - window, item.created_at + window
+        for other in by_identity.get(item.identity_id, ()):
+            if other.id >= item.id:
+                break  # by id: the rest were stored after this item
+            if not start <= other.created_at <= end:
+                continue
             if normalised(other.title, other.text) == text:
                 candidate = (2.0, -other.id, other, "exact")
             else:

@@ -4,7 +4,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.db import insert_for
@@ -42,24 +42,45 @@ def upsert_deltas(session: Session, rows: Iterable[dict[str, object]]) -> None:
     session.execute(statement, rows)
 
 
-def bump_author(session: Session, key: tuple[str, datetime, str, str, str], delta: int) -> int:
-    """Add ``delta`` to an author's item count in a bucket; the new count."""
-    insert = insert_for(session)
+AuthorKey = tuple[str, datetime, str, str, str]
+# Rows per statement: keeps the bound parameters (and the IN list) well under every
+# backend's limit.
+_AUTHOR_CHUNK = 500
+
+
+def bump_authors(session: Session, deltas: Sequence[tuple[AuthorKey, int]]) -> dict[AuthorKey, int]:
+    """Add each delta to its author's item count in a bucket; the new count per key.
+
+    One upsert executed for all the keys (SQLAlchemy sends them as multi-row ``VALUES``);
+    results are matched by the key columns ``RETURNING`` gives back, so their order does
+    not matter. Keys must be distinct; pass them sorted (a fixed lock order).
+    """
+    if not deltas:
+        return {}
     table = SignalAuthor.__table__
-    statement = insert(table).values(**dict(zip(AUTHOR_KEY_COLUMNS, key, strict=True)), items=delta)
+    statement = insert_for(session)(table)
     statement = statement.on_conflict_do_update(
         index_elements=list(AUTHOR_KEY_COLUMNS),
         set_={"items": table.c["items"] + statement.excluded["items"]},
-    ).returning(table.c["items"])
-    return int(session.execute(statement).scalar_one())
-
-
-def delete_author(session: Session, key: tuple[str, datetime, str, str, str]) -> None:
-    conditions = [
-        getattr(SignalAuthor, name) == value
-        for name, value in zip(AUTHOR_KEY_COLUMNS, key, strict=True)
+    ).returning(*(table.c[name] for name in AUTHOR_KEY_COLUMNS), table.c["items"])
+    rows = [
+        {**dict(zip(AUTHOR_KEY_COLUMNS, key, strict=True)), "items": delta} for key, delta in deltas
     ]
-    session.execute(delete(SignalAuthor).where(*conditions))
+    counts: dict[AuthorKey, int] = {}
+    for row in session.execute(statement, rows):
+        counts[(row[0], row[1], row[2], row[3], row[4])] = int(row[5])
+    return counts
+
+
+def delete_authors(session: Session, keys: Sequence[AuthorKey]) -> None:
+    """Delete the author rows of ``keys``: one ``DELETE … WHERE (key) IN (…)`` per chunk."""
+    columns = tuple_(*(getattr(SignalAuthor, name) for name in AUTHOR_KEY_COLUMNS))
+    for offset in range(0, len(keys), _AUTHOR_CHUNK):
+        chunk = list(keys[offset : offset + _AUTHOR_CHUNK])
+        session.execute(
+            delete(SignalAuthor).where(columns.in_(chunk)),
+            execution_options={"synchronize_session": False},
+        )
 
 
 def upsert_buckets(session: Session, rows: Sequence[dict[str, object]]) -> None:

@@ -230,17 +230,20 @@ class RollupDeltas:
         ]
         repository.upsert_deltas(session, rows)
         authors: dict[BucketKey, int] = defaultdict(int)
-        for key, delta in sorted(self._authors.items()):  # a fixed order: no deadlocks
-            if delta == 0:
-                continue
-            now = repository.bump_author(session, key, delta)
+        # A fixed order: no deadlocks. One upsert for all the page's author keys.
+        changed = [(key, delta) for key, delta in sorted(self._authors.items()) if delta != 0]
+        counts = repository.bump_authors(session, changed)
+        emptied: list[AuthorKey] = []
+        for key, delta in changed:
+            now = counts[key]
             before = now - delta
             if before <= 0 < now:
                 authors[key[:4]] += 1
             elif now <= 0 < before:
                 authors[key[:4]] -= 1
             if now <= 0:
-                repository.delete_author(session, key)
+                emptied.append(key)
+        repository.delete_authors(session, emptied)
         buckets: list[dict[str, object]] = []
         for bucket_key in sorted(set(self._buckets) | set(authors)):
             values = self._buckets.get(bucket_key) or _counters()
