@@ -12,6 +12,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from classifiers.artifacts import META_FILE
 from classifiers.sentiment import (
     CARE_LEXICON_PATH,
+    CARE_RULES,
     HYBRID_TAG,
     SENTIMENT_LABELS,
     SENTIMENT_STORE,
@@ -24,9 +25,14 @@ from classifiers.sentiment import (
     train_care_model,
     train_hybrid,
 )
+from classifiers.text import compose
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+# ../shared/data next to the checkout (CI, /work/main) or next to the worktrees' folder.
+SHARED_DATA = next(
+    (p / "shared" / "data" for p in ROOT.parents if (p / "shared" / "data").is_dir()),
+    ROOT.parent / "shared" / "data",
+)
 DEMO = ROOT / "connectors" / "data" / "demo.jsonl"
 
 # Hand-written customer-care messages: stock VADER gets each one wrong, Andon gets it right.
@@ -354,8 +360,6 @@ def test_load_sentiment_without_seed_is_the_care_scorer(tmp_path: Path) -> None:
 
 
 def _demo() -> tuple[list[str], list[str]]:
-    from classifiers.text import compose
-
     texts, labels = [], []
     with DEMO.open(encoding="utf-8") as lines:
         for line in lines:
@@ -423,3 +427,154 @@ def test_public_data_macro_recall_against_stock_vader(
         assert _macro_recall(care, name) > baseline, name
         assert _macro_recall(learned, name) > baseline, name
         assert _macro_recall(hybrid, name) > baseline, name
+
+
+# --- the fast path equals the straightforward reference ---------------------------------
+
+# Edge cases of VADER's own rules (hand-written): "but" with repeated valences (its index
+# quirk), ALL CAPS with and without a cap differential, boosters, "kind of", "least", "no",
+# "never so", "without doubt", idioms, emoji next to words, emoji descriptions with "!",
+# punctuation-only tokens, emoticons, and care constructions in odd case and Unicode.
+VADER_EDGE_CASES = [
+    "good but good but good",
+    "I like it but I like it but hate it",
+    "nice nice nice but bad bad",
+    "GREAT product but AWFUL support",
+    "GREAT GOOD AMAZING",
+    "this is SO good",
+    "not very good at all",
+    "it is kind of good, sort of bad",
+    "the least bad option, at least good, very least helpful",
+    "no good, no no bad, no or nor happy",
+    "never so happy, never this sad",
+    "without doubt the best, without a doubt bad",
+    "that movie was the shit, the bomb, bad ass, yeah right, kiss of death, to die for",
+    "cut the mustard under the weather",
+    "love😀it 😀 great😡 x🙂🙂y",
+    "🔛 and ⬆️ are buttons! 🔝🔝",
+    ":) :( :-D <3 :/ ;)",
+    "!!! ??? ... ,,,",
+    "WOW!!!! Great??? really????",
+    "",
+    "   ",
+    "a",
+    "İSTANBUL STİLL NOT WORKİNG, ſtill waiting",
+    "\u212aeeps crashing, STILL NO REPLY after 3 HOURS",
+    "DIDN'T WORK. Never ARRIVED. Nobody ANSWERS.",
+    "can\u2019t log in, won\u2019t let me, didn\u2019t get a refund",
+    "@AcmeAir where’s my bag?? #CustomerServiceFail #NeverAgain",
+    "is the site down? anyone else having issues? when will it be fixed?",
+    "Thanks in advance! Kind regards, Jo",
+    "Great, another outage. Thanks a lot.",
+    "quick response, fixed in minutes, working again, refund received",
+    "waited 2hours, 45 mins on hold, 3 days late, delayed flight",
+]
+
+
+def _corpus_texts() -> list[str]:
+    texts, _ = load_seed()
+    demo, _ = _demo()
+    return [*texts, *demo, *VADER_EDGE_CASES, *(text for text, _ in CARE_EXAMPLES)]
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[str]:
+    return _corpus_texts()
+
+
+@pytest.mark.parametrize("care_layer", [True, False], ids=["care", "stock"])
+def test_fast_path_equals_the_reference(care_layer: bool, corpus: list[str]) -> None:
+    scorer = SentimentScorer(care=care_layer)
+    for text in corpus:
+        assert scorer.care_scores(text) == scorer.care_scores_reference(text), text
+
+
+def test_fast_rewrite_equals_the_reference(care: SentimentScorer, corpus: list[str]) -> None:
+    rewriter = care._rewriter
+    assert rewriter is not None
+    for text in corpus:
+        assert rewriter.rewrite(text) == rewriter.rewrite_reference(text), text
+
+
+def test_stock_fast_path_is_stock_vader(stock: SentimentScorer, corpus: list[str]) -> None:
+    analyzer = SentimentIntensityAnalyzer()
+    for text in corpus:
+        raw = analyzer.polarity_scores(text)
+        scores = stock.care_scores(text)
+        assert (scores.compound, scores.pos, scores.neu, scores.neg) == (
+            raw["compound"],
+            raw["pos"],
+            raw["neu"],
+            raw["neg"],
+        ), text
+
+
+def test_default_scorer_batch_equals_a_plain_loop_over_the_reference(
+    hybrid: SentimentScorer, corpus: list[str]
+) -> None:
+    # The learned layer fed by the reference scores gives the same labels and compounds.
+    assert hybrid.model is not None
+    reference = hybrid.model.predict(corpus, [hybrid.care_scores_reference(t) for t in corpus])
+    assert hybrid.score_batch(corpus) == reference
+
+
+def test_rule_prefilters_hold_on_every_match(care: SentimentScorer, corpus: list[str]) -> None:
+    """Each rule's ``contains``/``and_contains`` is in every match it makes (CareRule)."""
+    from classifiers.sentiment import _fold
+
+    rewriter = care._rewriter
+    assert rewriter is not None
+    matched = 0
+    for rule, compiled in zip(CARE_RULES, rewriter._rules, strict=True):
+        for text in corpus:
+            for match in compiled.regex.finditer(text):
+                # The match and what follows it (a lookahead may hold the needed word).
+                span = _fold(text[match.start() :])
+                if compiled.contains:
+                    assert any(p in span for p in compiled.contains), (rule.name, span)
+                if compiled.and_contains:
+                    assert any(p in span for p in compiled.and_contains), (rule.name, span)
+                matched += 1
+    assert matched > 300
+
+
+def test_fold_covers_ignorecase() -> None:
+    """Folding keeps every position, and maps what IGNORECASE equates with an ASCII letter."""
+    import re
+    import string
+    import sys
+
+    from classifiers.sentiment import _fold
+
+    patterns = {c: re.compile(re.escape(c), re.IGNORECASE) for c in string.ascii_lowercase}
+    for point in range(128, sys.maxunicode + 1):
+        char = chr(point)
+        if char.lower() == char and char.upper() == char:
+            continue  # no case: neither IGNORECASE nor lower() changes anything
+        folded = _fold(char)
+        assert len(folded) == 1, hex(point)
+        for letter, pattern in patterns.items():
+            assert bool(pattern.fullmatch(char)) == (folded == letter), (hex(point), letter)
+
+
+@pytest.mark.skipif(
+    not (SHARED_DATA / "sentiment_vader_tweets.jsonl").exists(),
+    reason=f"public labelled data not found at {SHARED_DATA} (it is never copied into the repo)",
+)
+def test_fast_vader_equals_stock_vader_on_its_ground_truth_tweets(
+    stock: SentimentScorer, care: SentimentScorer
+) -> None:
+    analyzer = SentimentIntensityAnalyzer()
+    with (SHARED_DATA / "sentiment_vader_tweets.jsonl").open(encoding="utf-8") as lines:
+        texts = [json.loads(line)["text"] for line in lines]
+    for text in texts:
+        raw = analyzer.polarity_scores(text)
+        scores = stock.care_scores(text)
+        assert (scores.compound, scores.pos, scores.neu, scores.neg) == (
+            raw["compound"],
+            raw["pos"],
+            raw["neu"],
+            raw["neg"],
+        ), text
+    for text in texts[::4]:
+        assert care.care_scores(text) == care.care_scores_reference(text), text
