@@ -26,21 +26,27 @@ from sklearn.model_selection import StratifiedKFold
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from classifiers.sentiment import (
+    SEED_DIR,
     SENTIMENT_LABELS,
     CareSentimentModel,
     HybridSentimentModel,
     SentimentLabel,
     SentimentScorer,
-    load_seed,
+    load_seed_weighted,
 )
 from classifiers.text import compose
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data"
+# ../shared/data beside the checkout, or beside the folder of worktrees.
+DEFAULT_DATA = next(
+    (p / "shared" / "data" for p in ROOT.parents if (p / "shared" / "data").is_dir()),
+    ROOT.parent / "shared" / "data",
+)
 DEMO = ROOT / "connectors" / "data" / "demo.jsonl"
 
 Predict = Callable[[list[str]], list[str]]
-Fit = Callable[[list[str], list[SentimentLabel]], Predict]
+Fit = Callable[[list[str], list[SentimentLabel], list[float]], Predict]
+Model = CareSentimentModel | HybridSentimentModel
 
 
 def read_labelled(path: Path) -> tuple[list[str], list[str]]:
@@ -78,12 +84,14 @@ def metrics(truth: Sequence[str], predicted: Sequence[str]) -> list[float]:
 
 
 def cross_validated(
-    fit: Fit, texts: list[str], labels: list[SentimentLabel], folds: int
+    fit: Fit, texts: list[str], labels: list[SentimentLabel], weights: list[float], folds: int
 ) -> list[str]:
     predicted = [""] * len(texts)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
     for train, test in splitter.split(texts, labels):
-        predict = fit([texts[i] for i in train], [labels[i] for i in train])
+        predict = fit(
+            [texts[i] for i in train], [labels[i] for i in train], [weights[i] for i in train]
+        )
         for i, label in zip(test, predict([texts[i] for i in test]), strict=True):
             predicted[i] = label
     return predicted
@@ -97,10 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds on seed")
     args = parser.parse_args(argv)
 
-    seed_texts, seed_labels = load_seed()
+    seed_texts, seed_labels, seed_weights = load_seed_weighted()
     if not seed_texts:
-        print("the seed corpus (classifiers/data/seed) has no sentiment labels", file=sys.stderr)
+        print("the seed corpus (classifiers/data) has no sentiment labels", file=sys.stderr)
         return 1
+    care_texts, care_labels, _ = load_seed_weighted(sorted(SEED_DIR.glob("*.jsonl")))
     datasets: dict[str, tuple[list[str], list[str]]] = {}
     for path in sorted(args.data.glob("sentiment_*.jsonl")):
         datasets[path.stem.removeprefix("sentiment_")] = read_labelled(path)
@@ -115,28 +124,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return lambda texts: [s.label for s in scorer.score_batch(texts)]
 
     def train(
-        make: Callable[[], CareSentimentModel | HybridSentimentModel],
+        make: Callable[[], Model],
         texts: list[str],
         labels: list[SentimentLabel],
+        weights: list[float] | None,
     ) -> SentimentScorer:
-        return SentimentScorer(lexicon=care.lexicon, model=make().fit(texts, labels, care))
+        return SentimentScorer(lexicon=care.lexicon, model=make().fit(texts, labels, care, weights))
 
-    def learned(make: Callable[[], CareSentimentModel | HybridSentimentModel]) -> Fit:
-        return lambda texts, labels: labels_of(train(make, texts, labels))
+    def learned(make: Callable[[], Model]) -> Fit:
+        return lambda texts, labels, weights: labels_of(train(make, texts, labels, weights))
+
+    def before() -> HybridSentimentModel:
+        return HybridSentimentModel(words_weight=0.5)
 
     fixed: dict[str, Predict] = {"stock VADER": labels_of(stock), "Andon care": labels_of(care)}
     trained: dict[str, Fit] = {
         "care+LR": learned(CareSentimentModel),
         "hybrid": learned(HybridSentimentModel),
     }
-    hybrid = train(HybridSentimentModel, seed_texts, seed_labels)
+    hybrid = train(HybridSentimentModel, seed_texts, seed_labels, seed_weights)
     full = {
-        "care+LR": labels_of(train(CareSentimentModel, seed_texts, seed_labels)),
+        # The previous default (hybrid-2): care seed only, words half of the blend.
+        "hybrid-2": labels_of(train(before, care_texts, care_labels, None)),
+        "care+LR": labels_of(train(CareSentimentModel, seed_texts, seed_labels, seed_weights)),
         "hybrid": labels_of(hybrid),
     }
     print(f"stock:  {stock.version}\ncare:   {care.version}\nhybrid: {hybrid.version}")
     print(
-        f"learned layers trained on {len(seed_texts)} seed records; seed row = {args.folds}-fold CV"
+        f"learned layers trained on {len(seed_texts)} seed records (hybrid-2: the "
+        f"{len(care_texts)} care records only); seed row = {args.folds}-fold CV"
     )
 
     header = (
@@ -160,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, predict in fixed.items():
         row("seed (scored)", len(seed_texts), name, seed_labels, predict(seed_texts))
     for name, fit in trained.items():
-        predicted = cross_validated(fit, seed_texts, seed_labels, args.folds)
+        predicted = cross_validated(fit, seed_texts, seed_labels, seed_weights, args.folds)
         row(f"seed ({args.folds}-fold CV)", len(seed_texts), name, seed_labels, predicted)
     return 0
 

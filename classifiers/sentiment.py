@@ -10,15 +10,24 @@ cancelled", "still no refund"). Andon keeps VADER as the base and layers three t
    overriding, VADER's lexicon; multi-word phrases; emoji VADER misses;
 2. rules for care constructions (``CARE_RULES``): negated service verbs ("never arrived"),
    waiting durations, question-form complaints, outages, double charges, fast-service praise;
-3. a learned layer trained on the project's own seed corpus: ``HybridSentimentModel``
-   (TF-IDF word 1-2-grams + VADER's scores after the care pre-pass, one logistic
-   regression). ``load_sentiment`` trains it at start-up, or loads it cached next to the
-   router; it is the app's default. ``SentimentScorer()`` alone stays lexicon-only.
+3. a learned layer trained on the project's own seed corpora (customer-care messages in
+   ``data/seed``, general posts and reviews in ``data/sentiment``): ``HybridSentimentModel``
+   (a words model, TF-IDF word 1-2-grams + VADER's scores after the care pre-pass, blended
+   with a VADER-scores-only model). ``load_sentiment`` trains it at start-up, or loads it
+   cached next to the router; it is the app's default. ``SentimentScorer()`` alone stays
+   lexicon-only, ``SentimentScorer(care=False)`` is stock VADER.
 
 Rules and phrases are applied as a pre-pass: each match is replaced by one token
 (``care_...``) that the analyzer knows, so VADER's own machinery (boosters, ALL CAPS,
 "but", punctuation emphasis) still applies. Rule tokens already carry their polarity, so
 VADER's negation window does not flip them ("I can't believe it still doesn't work").
+
+Speed: the pre-pass skips what cannot match (literal prefilters per rule, folded text with
+case-sensitive patterns), VADER runs as ``classifiers.fast_vader.FastVader`` (VADER's own
+computation without its repeated work) and the learned layer counts n-grams itself. Each
+fast path returns exactly what its straightforward reference returns
+(``CareRewriter.rewrite_reference``, ``SentimentScorer.care_scores_reference``,
+``HybridState.predict_proba(..., reference=True)``); the tests hold them equal.
 
 See ``data/SENTIMENT.md`` for the method and measured figures.
 """
@@ -30,15 +39,18 @@ import json
 import logging
 import re
 import shutil
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain, pairwise
 from pathlib import Path
 from typing import Any, Literal, Protocol, cast
 
 from vaderSentiment import vaderSentiment as _vader_module
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from classifiers import text as _text
 from classifiers.fast_vader import FastVader
 
 SentimentLabel = Literal["negative", "neutral", "positive"]
@@ -46,16 +58,16 @@ SENTIMENT_LABELS: tuple[SentimentLabel, ...] = ("negative", "neutral", "positive
 
 CARE_LEXICON_PATH = Path(__file__).parent / "data" / "care_lexicon.json"
 SEED_DIR = Path(__file__).parent / "data" / "seed"
+SENTIMENT_SEED_DIR = Path(__file__).parent / "data" / "sentiment"
 STOCK_VERSION = "vader-3.3.2"
 # Bump when the rule code changes; the lexicon file contributes its own digest to ``version``.
-RULES_VERSION = "care-rules-1"
+RULES_VERSION = "care-rules-2"
 TOKEN_PREFIX = "care_"
 
-# The hybrid layer's settings: scikit-learn's default C and equal weight for the lexicon
-# block. A larger C scored better in seed cross-validation but worse on every independent set,
-# so the default stands (SENTIMENT.md, "Tried and not kept").
+# The hybrid layer's regularisation: scikit-learn's default C. A larger C scored better in seed
+# cross-validation but worse on every independent set, so the default stands (SENTIMENT.md,
+# "Tried and not kept").
 HYBRID_C = 1.0
-HYBRID_VADER_WEIGHT = 1.0
 
 log = logging.getLogger(__name__)
 
@@ -199,11 +211,14 @@ CARE_RULES: tuple[CareRule, ...] = (
         r"\b(?:no\s*-?\s*one|nobody)\s+(?:(?:has|have|had|ever|will|is|seems\s+to|even|bothered\s+to|"
         r"wants\s+to|can|could)\s+)*(?:repl(?:y|ied)|respond(?:ed)?|answer(?:ed|ing|s)?|"
         r"responding|call(?:ed|s)?(?:\s+back)?|g[eo]t\s+back|help(?:ed|s)?|contacted|fixed|"
-        r"bothered|cares?|picks?\s+up|picked\s+up|knows)\b",
+        r"bothered|cares?|picks?\s+up|picked\s+up|knows|told|tells|explained|informed|warned)\b",
         -2.0,
-        "nobody answers, helps or calls back",
+        "nobody answers, helps, calls back or tells the customer",
         contains=("no",),
-        and_contains=_parts("repl respond answer call back help contact fix bother care pick know"),
+        and_contains=_parts(
+            "repl respond answer call back help contact fix bother care pick know told tells "
+            "explained informed warned"
+        ),
     ),
     CareRule(
         "owed_not_given",
@@ -800,11 +815,29 @@ class SentimentScorer:
 # --- the optional learned layer ---------------------------------------------------------
 
 
+def seed_paths() -> list[Path]:
+    """The seed corpora the learned layer is trained on, in two folders (two corpora):
+    ``data/seed`` (customer-care messages, also the router's corpus) and ``data/sentiment``
+    (general short posts and reviews, written for sentiment; ``data/sentiment/GUIDE.md``)."""
+    return [*sorted(SEED_DIR.glob("*.jsonl")), *sorted(SENTIMENT_SEED_DIR.glob("*.jsonl"))]
+
+
 def load_seed(paths: Iterable[Path] | None = None) -> tuple[list[str], list[SentimentLabel]]:
     """Texts and sentiment labels from the project's seed corpus (records without one skipped)."""
+    texts, labels, _ = load_seed_weighted(paths)
+    return texts, labels
+
+
+def load_seed_weighted(
+    paths: Iterable[Path] | None = None,
+) -> tuple[list[str], list[SentimentLabel], list[float]]:
+    """``load_seed`` plus a training weight per record: each folder is one corpus, and every
+    corpus weighs the same in total (the 2,472 care messages do not drown the general
+    posts). Weights average 1, so the regularisation strength keeps its meaning."""
     texts: list[str] = []
     labels: list[SentimentLabel] = []
-    for path in sorted(paths if paths is not None else SEED_DIR.glob("*.jsonl")):
+    corpora: list[Path] = []
+    for path in sorted(paths if paths is not None else seed_paths()):
         with path.open(encoding="utf-8") as lines:
             for number, line in enumerate(lines, 1):
                 if not line.strip():
@@ -817,7 +850,10 @@ def load_seed(paths: Iterable[Path] | None = None) -> tuple[list[str], list[Sent
                     raise ValueError(f"{path}:{number}: unknown sentiment {label!r}")
                 texts.append(str(record["text"]))
                 labels.append(label)
-    return texts, labels
+                corpora.append(path.parent)
+    sizes = {corpus: corpora.count(corpus) for corpus in set(corpora)}
+    weights = [len(texts) / (len(sizes) * sizes[corpus]) for corpus in corpora]
+    return texts, labels, weights
 
 
 def care_features(scores: CareScores) -> list[float]:
@@ -862,7 +898,11 @@ class CareSentimentModel:
         self.digest = ""
 
     def fit(
-        self, texts: Sequence[str], labels: Sequence[SentimentLabel], scorer: SentimentScorer
+        self,
+        texts: Sequence[str],
+        labels: Sequence[SentimentLabel],
+        scorer: SentimentScorer,
+        weights: Sequence[float] | None = None,
     ) -> CareSentimentModel:
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
@@ -873,9 +913,11 @@ class CareSentimentModel:
         self.pipeline_ = make_pipeline(
             StandardScaler(),
             LogisticRegression(C=self.c, class_weight=self.class_weight, max_iter=1000),
-        ).fit(features, list(labels))
+        ).fit(features, list(labels), logisticregression__sample_weight=weights)
         self.classes_: list[str] = [str(c) for c in self.pipeline_.classes_]
-        self.digest = _digest([list(texts), list(labels), self.c, self.class_weight])
+        self.digest = _digest(
+            [list(texts), list(labels), self.c, self.class_weight, _weights(weights)]
+        )
         return self
 
     def predict(self, texts: Sequence[str], scores: Sequence[CareScores]) -> list[Sentiment]:
@@ -894,6 +936,10 @@ class CareSentimentModel:
 def _check_labels(labels: Sequence[str]) -> None:
     if len(set(labels)) < len(SENTIMENT_LABELS):
         raise ValueError("the seed corpus needs examples of every sentiment label")
+
+
+def _weights(weights: Sequence[float] | None) -> list[float] | None:
+    return None if weights is None else [round(float(w), 6) for w in weights]
 
 
 def _digest(value: Any) -> str:
@@ -919,120 +965,196 @@ def _banded(compound: float, label: SentimentLabel) -> float:
 
 # --- the hybrid learned layer (the default) ---------------------------------------------
 
-HYBRID_TAG = "hybrid-2"
+HYBRID_TAG = "hybrid-3"
 """Bump when the hybrid's features or blending change: cached artifacts are then retrained."""
 
-# Columns of the hybrid's input rows: the text, then ``care_features``.
-_TEXT_COLUMN = 0
-_SCORE_COLUMNS = [1, 2, 3, 4]
+HYBRID_WORDS_WEIGHT = 0.25
+"""The words model's share of the blend (the lexicon-only model has the rest); see
+``HybridSentimentModel`` and SENTIMENT.md for the figures behind it."""
+
+_WORD_TOKENS = r"(?u)\b\w[\w']*\b"
+_TOKENS = re.compile(_WORD_TOKENS)
 
 
-def hybrid_rows(texts: Sequence[str], scores: Sequence[CareScores]) -> Any:
-    """The hybrid pipeline's input: one row per text, ``[text, compound, pos, neu, neg]``."""
+def fast_normalise(text: str) -> str:
+    """``classifiers.text.normalise(text)``, skipping the substitutions that cannot apply.
+
+    Same steps in the same order; a link needs "://" or "www.", an e-mail address or a
+    handle an "@", an escaped newline a backslash. ``" ".join(text.split())`` equals its
+    ``\\s+`` → " " and ``strip`` (both use Unicode's whitespace). The tests compare the two
+    on every corpus."""
+    if "\\n" in text:
+        text = _text._ESCAPED_NEWLINE.sub(" ", text)
+    if "://" in text or "www." in text.lower():
+        text = _text._URL.sub(" xurlx ", text)
+    if "@" in text:
+        text = _text._EMAIL.sub(" xemailx ", text)
+        text = _text._MENTION.sub(" xuserx ", text)
+    text = _text._NUMBER.sub(" 0 ", text)
+    return " ".join(text.split()).lower()
+
+
+def score_matrix(scores: Sequence[CareScores]) -> Any:
+    """``care_features`` of a batch as one float array (rows: texts)."""
     import numpy as np
 
-    rows = np.empty((len(texts), 1 + len(_SCORE_COLUMNS)), dtype=object)
-    for i, (text, s) in enumerate(zip(texts, scores, strict=True)):
-        rows[i, _TEXT_COLUMN] = text
-        rows[i, 1:] = care_features(s)
-    return rows
+    return np.array([care_features(s) for s in scores], dtype=float).reshape(-1, 4)
 
 
-def build_hybrid_pipeline(c: float = HYBRID_C, vader_weight: float = HYBRID_VADER_WEIGHT) -> Any:
-    """Two logistic regressions, their probabilities averaged (soft vote, equal weights).
+class HybridState:
+    """The fitted hybrid (what the model store keeps): a TF-IDF vectoriser, a scaler for the
+    four VADER/care scores and two multinomial, class-balanced logistic regressions.
 
-    - ``words``: TF-IDF word 1-2-grams of the normalised text + the scaled VADER/care scores.
-      It learns what the lexicon cannot see, but also how the seed corpus is written.
-    - ``lexicon``: the scaled VADER/care scores alone. It only learns where the neutral band
-      lies, so it transfers to text unlike the seed corpus.
+    - ``words``: TF-IDF word 1-2-grams of the normalised text + the scaled scores. It learns
+      what the lexicon cannot see, but also how the seed corpus is written.
+    - ``lexicon``: the scaled scores alone. It only learns where the neutral band lies, so it
+      transfers to text unlike the seed corpus.
 
-    Both are multinomial and class-balanced. ``vader_weight`` scales the four lexicon
-    features against the sparse word block in ``words``.
+    Probabilities are blended: ``words_weight`` × words + (1 − ``words_weight``) × lexicon.
     """
-    from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import VotingClassifier
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
 
-    from classifiers.text import normalise
+    def __init__(
+        self, vectorizer: Any, scaler: Any, words: Any, lexicon: Any, words_weight: float
+    ) -> None:
+        if [str(c) for c in words.classes_] != [str(c) for c in lexicon.classes_]:
+            raise ValueError("the two regressions disagree on the classes")
+        self.vectorizer = vectorizer
+        self.scaler = scaler
+        self.words = words
+        self.lexicon = lexicon
+        self.words_weight = words_weight
+        self.classes_ = [str(c) for c in words.classes_]
 
-    words = ColumnTransformer(
-        [
+    @classmethod
+    def train(
+        cls,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        scores: Sequence[CareScores],
+        weights: Sequence[float] | None,
+        c: float,
+        words_weight: float,
+    ) -> HybridState:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import StandardScaler
+
+        from classifiers.text import normalise
+
+        def regression() -> LogisticRegression:
+            return LogisticRegression(C=c, class_weight="balanced", max_iter=3000)
+
+        features = score_matrix(scores)
+        scaler = StandardScaler().fit(features)
+        scaled = scaler.transform(features)
+        vectorizer = TfidfVectorizer(
+            preprocessor=normalise,
+            ngram_range=(1, 2),
+            sublinear_tf=True,
+            token_pattern=_WORD_TOKENS,
+        ).fit(texts)
+        words = regression().fit(
+            _stack(vectorizer.transform(texts), scaled), list(labels), sample_weight=weights
+        )
+        lexicon = regression().fit(scaled, list(labels), sample_weight=weights)
+        return cls(vectorizer, scaler, words, lexicon, words_weight)
+
+    def predict_proba(
+        self, texts: Sequence[str], scores: Sequence[CareScores], *, reference: bool = False
+    ) -> Any:
+        """Class probabilities (columns: ``classes_``), one vectorised pass over the batch.
+
+        ``reference``: TF-IDF through the vectoriser's own ``transform`` (what ``tfidf``
+        must equal) instead of the fast path."""
+        scaled = self.scaler.transform(score_matrix(scores))
+        tfidf = self.vectorizer.transform(texts) if reference else self.tfidf(texts)
+        words = self.words.predict_proba(_stack(tfidf, scaled))
+        lexicon = self.lexicon.predict_proba(scaled)
+        return self.words_weight * words + (1.0 - self.words_weight) * lexicon
+
+    def tfidf(self, texts: Sequence[str]) -> Any:
+        """``vectorizer.transform(texts)``, equal entry for entry, about twice as fast.
+
+        Only the counting is redone: a guarded ``normalise`` (``fast_normalise``), the same
+        token pattern and 1-2-grams, one dictionary look-up per n-gram. The count matrix is
+        then built and weighted exactly as scikit-learn does (sorted indices, its own
+        TF-IDF transformer), so the floating-point operations are the same ones."""
+        import numpy as np
+        from scipy.sparse import csr_matrix
+
+        vocabulary = self.vectorizer.vocabulary_
+        get = vocabulary.get
+        tokens_of = _TOKENS.findall
+        indices: list[int] = []
+        values: list[int] = []
+        indptr = [0]
+        for text in texts:
+            tokens = tokens_of(fast_normalise(text))
+            grams = map(get, chain(tokens, map(" ".join, pairwise(tokens))))
+            counts = Counter([index for index in grams if index is not None])
+            indices.extend(counts)
+            values.extend(counts.values())
+            indptr.append(len(indices))
+        counts_matrix = csr_matrix(
             (
-                "words",
-                TfidfVectorizer(
-                    preprocessor=normalise,
-                    ngram_range=(1, 2),
-                    sublinear_tf=True,
-                    token_pattern=r"(?u)\b\w[\w']*\b",
-                ),
-                _TEXT_COLUMN,
+                np.asarray(values, dtype=np.intc),
+                np.asarray(indices, dtype=np.int32),
+                np.asarray(indptr, dtype=np.int32),
             ),
-            ("vader", StandardScaler(), _SCORE_COLUMNS),
-        ],
-        transformer_weights={"words": 1.0, "vader": vader_weight},
-    )
-    lexicon = ColumnTransformer([("vader", StandardScaler(), _SCORE_COLUMNS)])
+            shape=(len(texts), len(vocabulary)),
+            dtype=self.vectorizer.dtype,
+        )
+        counts_matrix.sort_indices()
+        return self.vectorizer._tfidf.transform(counts_matrix, copy=False)
 
-    def regression() -> LogisticRegression:
-        return LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
 
-    vote = VotingClassifier(
-        [
-            ("words", Pipeline([("features", words), ("model", regression())])),
-            ("lexicon", Pipeline([("features", lexicon), ("model", regression())])),
-        ],
-        voting="soft",
-    )
-    return Pipeline([("vote", vote)])
+def _stack(tfidf: Any, scaled: Any) -> Any:
+    from scipy.sparse import csr_matrix, hstack
+
+    return hstack([tfidf, csr_matrix(scaled)], format="csr")
 
 
 class HybridSentimentModel:
-    """Words + VADER/care scores, blended with a lexicon-only model; trained on the seed corpus.
+    """Words + VADER/care scores, blended with a lexicon-only model; trained on the seed corpora.
 
     The words learn what the lexicon cannot see: implicit complaints with no sentiment word
     ("the invoice shows full price", "it is Thursday") and requests that VADER reads as
     praise ("please help", "would be great if"). Alone, they also learn the seed corpus's
-    style and lose on real tweets and reviews; averaging with the lexicon-only model (see
-    ``build_hybrid_pipeline``) keeps most of the gain on care text and all of it elsewhere.
-    (Keeping VADER's strong verdicts where the model is unsure was tried and changed nothing
-    measurable: SENTIMENT.md.)
+    style and lose on real tweets and reviews, so they get a quarter of the blend
+    (``HYBRID_WORDS_WEIGHT``; ``HybridState``). Trained on both seed corpora, each weighing
+    the same (``load_seed_weighted``).
 
-    ``fit`` returns self; learned state ends in ``_``; ``predict`` is one vectorised
-    ``predict_proba`` over the whole batch. ``compound`` is P(positive) - P(negative), kept
-    inside the label's band.
+    ``fit`` returns self; learned state ends in ``_``; ``predict`` is one vectorised pass over
+    the whole batch. ``compound`` is P(positive) - P(negative), kept inside the label's band.
     """
 
     tag = HYBRID_TAG
 
-    def __init__(
-        self,
-        c: float = HYBRID_C,
-        vader_weight: float = HYBRID_VADER_WEIGHT,
-    ) -> None:
+    def __init__(self, c: float = HYBRID_C, words_weight: float = HYBRID_WORDS_WEIGHT) -> None:
         self.c = c
-        self.vader_weight = vader_weight
+        self.words_weight = words_weight
         self.digest = ""
 
     def params(self) -> dict[str, float]:
-        return {"c": self.c, "vader_weight": self.vader_weight}
+        return {"c": self.c, "words_weight": self.words_weight}
 
     def fit(
-        self, texts: Sequence[str], labels: Sequence[SentimentLabel], scorer: SentimentScorer
+        self,
+        texts: Sequence[str],
+        labels: Sequence[SentimentLabel],
+        scorer: SentimentScorer,
+        weights: Sequence[float] | None = None,
     ) -> HybridSentimentModel:
         _check_labels(labels)
         scores = [scorer.care_scores(text) for text in texts]
-        pipeline = build_hybrid_pipeline(self.c, self.vader_weight)
-        pipeline.fit(hybrid_rows(texts, scores), list(labels))
-        self.digest = hybrid_digest(texts, labels, scorer, self.params())
-        return self.use(pipeline)
+        state = HybridState.train(texts, labels, scores, weights, self.c, self.words_weight)
+        self.digest = hybrid_digest(texts, labels, scorer, self.params(), weights)
+        return self.use(state)
 
-    def use(self, pipeline: Any, digest: str | None = None) -> HybridSentimentModel:
-        """Adopt an already fitted pipeline (one loaded from a stored artifact)."""
-        self.pipeline_ = pipeline
-        self.classes_: list[str] = [str(c) for c in pipeline.classes_]
+    def use(self, state: HybridState, digest: str | None = None) -> HybridSentimentModel:
+        """Adopt an already fitted state (one loaded from a stored artifact)."""
+        self.state_ = state
+        self.classes_: list[str] = list(state.classes_)
         self.index_ = _class_index(self.classes_)
         if digest is not None:
             self.digest = digest
@@ -1041,14 +1163,17 @@ class HybridSentimentModel:
     def predict(self, texts: Sequence[str], scores: Sequence[CareScores]) -> list[Sentiment]:
         if not scores:
             return []
-        probabilities = self.pipeline_.predict_proba(hybrid_rows(texts, scores))
+        return self.results(self.state_.predict_proba(texts, scores))
+
+    def results(self, probabilities: Any) -> list[Sentiment]:
+        """Labels and banded compounds from a batch of class probabilities."""
         positive, negative = self.index_["positive"], self.index_["negative"]
-        results = []
-        for row in probabilities:
-            label = cast("SentimentLabel", self.classes_[int(row.argmax())])
-            compound = float(row[positive] - row[negative])
-            results.append(Sentiment(label=label, compound=_banded(compound, label)))
-        return results
+        labels = [cast("SentimentLabel", self.classes_[i]) for i in probabilities.argmax(axis=1)]
+        compounds = (probabilities[:, positive] - probabilities[:, negative]).tolist()
+        return [
+            Sentiment(label=label, compound=_banded(compound, label))
+            for label, compound in zip(labels, compounds, strict=True)
+        ]
 
 
 def hybrid_digest(
@@ -1056,18 +1181,21 @@ def hybrid_digest(
     labels: Sequence[str],
     scorer: SentimentScorer,
     params: dict[str, float],
+    weights: Sequence[float] | None = None,
 ) -> str:
     """What a hybrid model depends on: its training data, the care layer and its settings."""
-    return _digest([HYBRID_TAG, scorer.version, params, list(texts), list(labels)])
+    return _digest(
+        [HYBRID_TAG, scorer.version, params, list(texts), list(labels), _weights(weights)]
+    )
 
 
 def train_care_model(
     paths: Iterable[Path] | None = None, *, lexicon: CareLexicon | None = None
 ) -> SentimentScorer:
     """Train the VADER-scores-only learned layer on the seed corpus (a benchmark row)."""
-    texts, labels = load_seed(paths)
+    texts, labels, weights = load_seed_weighted(paths)
     base = SentimentScorer(lexicon=lexicon)
-    model = CareSentimentModel().fit(texts, labels, base)
+    model = CareSentimentModel().fit(texts, labels, base, weights)
     return SentimentScorer(lexicon=base.lexicon, model=model)
 
 
@@ -1075,9 +1203,9 @@ def train_hybrid(
     paths: Iterable[Path] | None = None, *, lexicon: CareLexicon | None = None
 ) -> SentimentScorer:
     """Train the hybrid layer on the seed corpus and return a scorer that uses it."""
-    texts, labels = load_seed(paths)
+    texts, labels, weights = load_seed_weighted(paths)
     base = SentimentScorer(lexicon=lexicon)
-    model = HybridSentimentModel().fit(texts, labels, base)
+    model = HybridSentimentModel().fit(texts, labels, base, weights)
     return SentimentScorer(lexicon=base.lexicon, model=model)
 
 
@@ -1095,14 +1223,16 @@ def load_sentiment(model_dir: Path, paths: Iterable[Path] | None = None) -> Sent
     An artifact written by another scikit-learn version is refused and retrained. With no
     seed corpus the care scorer (no learned layer) is returned.
     """
+    from sklearn.pipeline import Pipeline
+
     from classifiers.artifacts import ArtifactError, ModelMeta, ModelStore
 
-    texts, labels = load_seed(paths)
+    texts, labels, weights = load_seed_weighted(paths)
     base = SentimentScorer()
     if not texts:
         return base
     model = HybridSentimentModel()
-    digest = hybrid_digest(texts, labels, base, model.params())
+    digest = hybrid_digest(texts, labels, base, model.params(), weights)
     version = f"{HYBRID_TAG}-{digest}"
     store = ModelStore(model_dir / SENTIMENT_STORE)
     try:
@@ -1110,9 +1240,12 @@ def load_sentiment(model_dir: Path, paths: Iterable[Path] | None = None) -> Sent
     except ArtifactError as exc:
         log.info("training the sentiment model %s (%s)", version, exc)
     else:
-        return SentimentScorer(lexicon=base.lexicon, model=model.use(pipeline, digest))
+        state = pipeline.steps[-1][1]
+        if isinstance(state, HybridState):
+            return SentimentScorer(lexicon=base.lexicon, model=model.use(state, digest))
+        log.info("sentiment artifact %s holds no hybrid state: retraining", version)
 
-    model.fit(texts, labels, base)
+    model.fit(texts, labels, base, weights)
     meta = ModelMeta(
         version=version,
         created_at=datetime.now(UTC).isoformat(),
@@ -1129,7 +1262,8 @@ def load_sentiment(model_dir: Path, paths: Iterable[Path] | None = None) -> Sent
     if stale.exists():  # written by another scikit-learn, or unreadable
         shutil.rmtree(stale)
     try:
-        store.save(model.pipeline_, meta, activate=True)
+        # The store keeps scikit-learn Pipelines: the state is its one (already fitted) step.
+        store.save(Pipeline([(SENTIMENT_STORE, model.state_)]), meta, activate=True)
     except (ArtifactError, OSError) as exc:  # another process saved it first: ours is equal
         log.warning("sentiment model %s not cached: %s", version, exc)
     return SentimentScorer(lexicon=base.lexicon, model=model)
