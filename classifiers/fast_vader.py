@@ -37,6 +37,7 @@ _N_SCALAR = _vader.N_SCALAR
 _NEGATE = frozenset(_vader.NEGATE)
 _SPECIAL = _vader.SPECIAL_CASES
 _PUNCTUATION = string.punctuation
+_LEXICON, _CLOSED, _BOOSTER = 1, 2, 3
 # Every word that takes part in a special-case idiom or a multi-word booster ("kind of"):
 # a window that holds none of them cannot match any of those sequences.
 _IDIOM_WORDS = frozenset(
@@ -80,6 +81,12 @@ class FastVader:
     ) -> None:
         self.lexicon = dict(lexicon)
         self.closed = closed
+        # What stock VADER decides first about a word, in its order: a booster scores 0, a
+        # closed token takes the care branch, another lexicon word the full rules; absent
+        # words score 0. One look-up instead of three.
+        self._kind: dict[str, int] = dict.fromkeys(self.lexicon, _LEXICON)
+        self._kind.update(dict.fromkeys((w for w in closed if w in self.lexicon), _CLOSED))
+        self._kind.update(dict.fromkeys(_B, _BOOSTER))
         # Stock VADER looks emoji up one character at a time: only one-character keys match.
         self.emojis = {key: value for key, value in emojis.items() if len(key) == 1}
         self._emoji_chars = frozenset(self.emojis)
@@ -109,34 +116,32 @@ class FastVader:
         if (self._ascii_emoji or not text.isascii()) and not self._emoji_chars.isdisjoint(text):
             text = self._replace_emoji(text)
         # Stock strips the text here; neither the word split nor the "!"/"?" counts see it.
-        words = []
-        for token in text.split():
-            stripped = token.strip(_PUNCTUATION)
-            words.append(token if len(stripped) <= 2 else stripped)
+        strip = str.strip
+        words = [
+            token if len(stripped := strip(token, _PUNCTUATION)) <= 2 else stripped
+            for token in text.split()
+        ]
         count = len(words)
-        uppers = sum(1 for word in words if word.isupper())
+        uppers = sum(map(str.isupper, words))
         is_cap_diff = 0 < count - uppers < count
-        lowers = [word.lower() for word in words]
+        lowers = list(map(str.lower, words))
 
-        lexicon = self.lexicon
-        closed = self.closed
+        kinds = self._kind.get
         idioms = not _IDIOM_WORDS.isdisjoint(lowers)
         sentiments: list[float] = []
         append = sentiments.append
-        for i in range(count):
-            low = lowers[i]
-            if low in _B:
+        for i, low in enumerate(lowers):
+            kind = kinds(low)
+            if (
+                kind is None
+                or kind == _BOOSTER
+                or (low == "kind" and i < count - 1 and lowers[i + 1] == "of")
+            ):
                 append(0)
-                continue
-            if i < count - 1 and low == "kind" and lowers[i + 1] == "of":
-                append(0)
-                continue
-            if low in closed:
+            elif kind == _CLOSED:
                 append(self._closed_valence(words, lowers, i, is_cap_diff))
-            elif low in lexicon:
-                append(self._valence(words, lowers, i, is_cap_diff, idioms))
             else:
-                append(0)
+                append(self._valence(words, lowers, i, is_cap_diff, idioms))
 
         if "but" in lowers:
             sentiments = _but_check(lowers, sentiments)

@@ -617,11 +617,19 @@ class CareRewriter:
         if needs is None or _holds_any(folded, needs):
             text, folded = self._replace_folded(self._folded_phrases, text, folded, None)
         for rule in self._rules:
-            if rule.contains and not (
-                _holds_any(folded, rule.contains)
-                and (not rule.and_contains or _holds_any(folded, rule.and_contains))
-            ):
-                continue
+            # The prefilter, inline (no call per rule): skip unless a needed part is there.
+            if rule.contains:
+                for part in rule.contains:
+                    if part in folded:
+                        break
+                else:
+                    continue
+                if rule.and_contains:
+                    for part in rule.and_contains:
+                        if part in folded:
+                            break
+                    else:
+                        continue
             if rule.folded_context is not None and not rule.folded_context.search(original):
                 continue
             text, folded = self._replace_folded(rule.folded, text, folded, rule.token)
