@@ -4,11 +4,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.orm import Session
 
+from app import bulk
 from app.items.models import Classification, Item, ItemMetricSnapshot
 from app.queues.models import QueueEntry
+from app.sources.models import Source
 
 CHUNK = 500
 
@@ -22,6 +24,71 @@ def by_external_ids(
         statement = select(Item).where(Item.source_id == source_id, Item.external_id.in_(chunk))
         found.update({item.external_id: item for item in session.scalars(statement)})
     return found
+
+
+def insert_items(
+    session: Session, source_id: int, rows: Sequence[dict[str, Any]]
+) -> dict[str, int]:
+    """Insert new items of one source in bulk; their ids by external id."""
+    if not rows:
+        return {}
+    bulk.insert_rows(session, Item, rows)
+    return ids_of(session, source_id, [str(row["external_id"]) for row in rows])
+
+
+def content_hashes(session: Session, source_id: int, external_ids: Sequence[str]) -> dict[str, str]:
+    """The stored content hash of each of these items that is stored."""
+    found: dict[str, str] = {}
+    for start in range(0, len(external_ids), CHUNK):
+        chunk = external_ids[start : start + CHUNK]
+        statement = select(Item.external_id, Item.content_hash).where(
+            Item.source_id == source_id, Item.external_id.in_(chunk)
+        )
+        found.update(dict(session.execute(statement).all()))
+    return found
+
+
+def ids_of(session: Session, source_id: int, external_ids: Sequence[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for start in range(0, len(external_ids), CHUNK):
+        chunk = external_ids[start : start + CHUNK]
+        statement = select(Item.external_id, Item.id).where(
+            Item.source_id == source_id, Item.external_id.in_(chunk)
+        )
+        found.update(dict(session.execute(statement).all()))
+    return found
+
+
+def set_dedupe_groups(
+    session: Session, groups: Sequence[tuple[int, int | None, str | None]]
+) -> None:
+    """``(item id, group id, reason)`` for items just inserted that joined a group."""
+    if not groups:
+        return
+    session.execute(
+        update(Item),
+        [
+            {"id": item, "dedupe_group_id": group, "dedupe_reason": why}
+            for item, group, why in groups
+        ],
+    )
+
+
+def insert_snapshots(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    bulk.insert_rows(session, ItemMetricSnapshot, rows)
+
+
+def insert_classifications(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    bulk.insert_rows(session, Classification, rows)
+
+
+def insert_entries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    bulk.insert_rows(session, QueueEntry, rows)
+
+
+def source_names(session: Session, source_ids: Sequence[int]) -> dict[int, str]:
+    statement = select(Source.id, Source.name).where(Source.id.in_(sorted(set(source_ids))))
+    return dict(session.execute(statement).all())
 
 
 def classifications(session: Session, item_ids: Sequence[int]) -> dict[int, Classification]:
