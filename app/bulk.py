@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, inspect
+from sqlalchemy import Table, bindparam, insert, inspect, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
@@ -99,10 +99,48 @@ def _parameters(compiled: _Compiled, rows: Sequence[Mapping[str, Any]]) -> list[
 
 def insert_rows(session: Session, entity: Any, rows: Sequence[Mapping[str, Any]]) -> None:
     """``INSERT`` rows into a mapped class's table (or a ``Table``), one driver call."""
+    table = _table(entity)
+    execute_many(session, f"insert:{table.name}", insert(table), rows)
+
+
+def update_rows(session: Session, entity: Any, key: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """``UPDATE`` one row per mapping, found by its ``key`` column: one driver call.
+
+    Every mapping has the same keys; the ``key`` column's value picks the row, the others
+    are set.
+    """
+    if not rows:
+        return
+    table = _table(entity)
+    columns = [name for name in rows[0] if name != key]
+    statement = (
+        update(table)
+        .where(table.c[key] == bindparam(f"_{key}"))
+        .values({name: bindparam(name) for name in columns})
+    )
+    connection = session.connection()
+    cache_key = (connection.dialect.name, f"update:{table.name}:{key}", tuple(columns))
+    compiled = _CACHE.get(cache_key)
+    if compiled is None:
+        done = statement.compile(dialect=connection.dialect)
+        positional = bool(done.positional)
+        names = tuple(done.positiontup or ()) if positional else (*columns, f"_{key}")
+        processors = tuple(
+            table.c[name.removeprefix("_") if name == f"_{key}" else name]
+            .type.dialect_impl(connection.dialect)
+            .bind_processor(connection.dialect)
+            for name in names
+        )
+        compiled = _CACHE[cache_key] = _Compiled(done.string, names, positional, processors)
+    renamed = [{**row, f"_{key}": row[key]} for row in rows]
+    connection.exec_driver_sql(compiled.sql, _parameters(compiled, renamed))
+
+
+def _table(entity: Any) -> Table:
     table = entity if isinstance(entity, Table) else inspect(entity).local_table
     if not isinstance(table, Table):
         raise TypeError(f"{entity!r} is not mapped to a table")
-    execute_many(session, f"insert:{table.name}", insert(table), rows)
+    return table
 
 
 def execute_many(
@@ -140,9 +178,7 @@ def add_returning(
     """
     if not rows:
         return []
-    table = entity if isinstance(entity, Table) else inspect(entity).local_table
-    if not isinstance(table, Table):
-        raise TypeError(f"{entity!r} is not mapped to a table")
+    table = _table(entity)
     connection = session.connection()
     dialect = connection.dialect
     quote = dialect.identifier_preparer.quote

@@ -19,12 +19,12 @@ the exact content it was computed on; anything else is classified here.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
@@ -80,8 +80,8 @@ def _has_nul(value: Any) -> bool:
     # The payload is stored as JSON anyway: one C-speed dump tells whether any string in
     # it holds a NUL (JSON escapes it as \u0000), so the walk runs only when one does.
     try:
-        return "\\u0000" in json.dumps(value, default=str)
-    except ValueError:  # a circular structure: let the walk (and the database) decide
+        return b"\\u0000" in orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # not plain JSON (an integer beyond 64 bits): walk it
         return True
 
 
@@ -124,6 +124,18 @@ def facts_of(fields: Mapping[str, Any], source_name: str | None) -> ItemFacts:
             if value
         ),
         lang=fields["lang"],
+    )
+
+
+def facts_of_stored(item: repository.StoredItem, source_name: str | None) -> ItemFacts:
+    """What rules may look at, for a stored item."""
+    return ItemFacts(
+        text=compose(item.text, item.title),
+        channel=item.channel,
+        kind=item.kind,
+        source=source_name,
+        author=tuple(v for v in (item.author_handle, item.author_id, item.author_email) if v),
+        lang=item.lang,
     )
 
 
@@ -384,53 +396,145 @@ def _route_new(
     verdict_rows: list[dict[str, Any]] = []
     entry_rows: list[dict[str, Any]] = []
     for item, digest, result in zip(items, hashes, results, strict=True):
-        route, sentiment = result.route, result.sentiment
-        compound = round(sentiment.compound, 4)
-        verdict_rows.append(
-            {
-                "item_id": item.id,
-                "sentiment": sentiment.label,
-                "compound": compound,
-                "queue": route.queue,
-                "confidence": route.confidence,
-                "triage": route.triage,
-                "reason": route.reason,
-                "scores": dict(route.scores),
-                "model_version": classifier.model_version,
-                "sentiment_version": classifier.sentiment_version,
-                "content_hash": digest,
-                "classified_at": now,
-            }
-        )
-        target = TRIAGE if route.triage else route.queue
-        score = priority.score(
-            weights,
-            label=sentiment.label,
-            compound=compound,
-            followers=item.author_followers,
-            metrics=item.metrics,
-            channel=item.channel,
-            waiting_since=now,
-        )
-        entry_rows.append(
-            {
-                "item_id": item.id,
-                "queue": target,
-                "state": "dismissed" if deleted_upstream(item.raw) else "open",
-                "note": "deleted upstream" if deleted_upstream(item.raw) else None,
-                "closed_at": now if deleted_upstream(item.raw) else None,
-                "routed_by": "model",
-                "priority": score.static,
-                "priority_breakdown": score.breakdown,
-                "rank": score.rank,
-                "waiting_since": now,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-        deltas.move(None, contribution_from(item, target, sentiment.label, compound, demand))
+        label, compound = result.sentiment.label, round(result.sentiment.compound, 4)
+        verdict_rows.append(_verdict_row(item.id, result, classifier, digest, now))
+        target = TRIAGE if result.route.triage else result.route.queue
+        score = _score(weights, item, label, compound, now)
+        deleted = deleted_upstream(item.raw)
+        entry_rows.append(_entry_row(item.id, target, score, now, deleted=deleted))
+        deltas.move(None, contribution_from(item, target, label, compound, demand))
     repository.insert_classifications(session, verdict_rows)
     repository.insert_entries(session, entry_rows)
+
+
+def _verdict_row(
+    item_id: int, result: Verdict, classifier: Classifier, digest: str, now: datetime
+) -> dict[str, Any]:
+    route, sentiment = result.route, result.sentiment
+    return {
+        "item_id": item_id,
+        "sentiment": sentiment.label,
+        "compound": round(sentiment.compound, 4),
+        "queue": route.queue,
+        "confidence": route.confidence,
+        "triage": route.triage,
+        "reason": route.reason,
+        "scores": dict(route.scores),
+        "model_version": classifier.model_version,
+        "sentiment_version": classifier.sentiment_version,
+        "content_hash": digest,
+        "classified_at": now,
+    }
+
+
+def _score(
+    weights: priority.Weights, item: Any, label: str, compound: float, waiting_since: datetime
+) -> priority.Score:
+    return priority.score(
+        weights,
+        label=label,
+        compound=compound,
+        followers=item.author_followers,
+        metrics=item.metrics or {},
+        channel=item.channel,
+        waiting_since=waiting_since,
+    )
+
+
+def _entry_row(
+    item_id: int, queue: str, score: priority.Score, now: datetime, *, deleted: bool = False
+) -> dict[str, Any]:
+    return {
+        "item_id": item_id,
+        "queue": queue,
+        "state": "dismissed" if deleted else "open",
+        "note": "deleted upstream" if deleted else None,
+        "closed_at": now if deleted else None,
+        "routed_by": "model",
+        "priority": score.static,
+        "priority_breakdown": score.breakdown,
+        "rank": score.rank,
+        "waiting_since": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def rescore(
+    session: Session,
+    batch: Sequence[repository.StoredItem],
+    verdicts: Sequence[Verdict],
+    classifier: Classifier,
+) -> int:
+    """Apply verdicts computed for stored items, in bulk; how many were applied.
+
+    ``verdicts`` were computed on ``batch`` as it was read. An item whose content changed
+    since is skipped (the sync that changed it classified it). Open entries the model
+    routed move with their new verdict; an entry an agent holds or closed, or a person
+    re-routed, keeps its queue; a sentiment a person corrected stays. The current
+    entries are locked first (PostgreSQL), so no claim lands between reading and
+    writing them; the signal moves by the same deltas.
+    """
+    if not batch:
+        return 0
+    ids = [item.id for item in batch]
+    entries = repository.current_entry_views(session, ids, lock=True)
+    stored = {item.id: item for item in repository.stored_items(session, ids)}
+    before = repository.verdict_views(session, ids)
+    corrected = repository.corrected_sentiments(session, ids)
+    weights = priority.current(session)
+    demand = current_weights()
+    now = utcnow()
+    deltas = RollupDeltas()
+    updates: list[dict[str, Any]] = []
+    inserts: list[dict[str, Any]] = []
+    moved: list[dict[str, Any]] = []
+    new_entries: list[dict[str, Any]] = []
+    for read, result in zip(batch, verdicts, strict=True):
+        item = stored.get(read.id)
+        if item is None or item.content_hash != read.content_hash:
+            continue
+        row = _verdict_row(item.id, result, classifier, item.content_hash, now)
+        if item.id in corrected:  # a person's sentiment stays
+            row["sentiment"] = corrected[item.id]
+        old = before.get(item.id)
+        (updates if old is not None else inserts).append(row)
+        entry = entries.get(item.id)
+        label, compound = str(row["sentiment"]), float(row["compound"])
+        target = TRIAGE if result.route.triage else result.route.queue
+        if entry is None:
+            score = _score(weights, item, label, compound, now)
+            new_entries.append(_entry_row(item.id, target, score, now))
+            deltas.move(None, contribution_from(item, target, label, compound, demand))
+            continue
+        queue = entry.queue
+        if entry.state == "open":
+            if entry.routed_by == "model":
+                queue = target
+            score = _score(weights, item, label, compound, entry.waiting_since)
+            moved.append(
+                {
+                    "id": entry.id,
+                    "queue": queue,
+                    "priority": score.static,
+                    "priority_breakdown": score.breakdown,
+                    "rank": score.rank,
+                    "updated_at": now,
+                }
+            )
+        old_signal = (
+            contribution_from(item, entry.queue, old.sentiment, old.compound, demand)
+            if old is not None
+            else None
+        )
+        deltas.move(old_signal, contribution_from(item, queue, label, compound, demand))
+    repository.update_classifications(session, updates)
+    repository.insert_classifications(session, inserts)
+    repository.update_entries(session, moved)
+    repository.insert_entries(session, new_entries)
+    deltas.flush(session)
+    metrics.CLASSIFIED_ITEMS.inc(len(updates) + len(inserts))
+    return len(updates) + len(inserts)
 
 
 def classify_items(

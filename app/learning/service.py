@@ -582,24 +582,40 @@ def reclassify(
     """Re-score stored items with ``classifier``, one committed transaction per batch.
 
     Items are read from the database (their raw payload and text are kept), never pulled
-    again. ``classify_items`` moves only open entries the model routed: an item an agent
-    has claimed or closed, or a person re-routed, keeps its queue.
+    again. The next batch is classified (in the worker processes) while this one is
+    written. ``app.items.service.rescore`` moves only open entries the model routed: an
+    item an agent has claimed or closed, or a person re-routed, keeps its queue, and a
+    sentiment a person corrected stays.
     """
     from app.db import unit_of_work
-    from app.items.service import classify_items
+    from app.items import repository as items
+    from app.items.service import facts_of_stored, rescore
 
     with factory() as session:
         progress = ReclassifyProgress(total=repository.count_items(session, since=since))
+    if progress.total >= classifier.parallel_min and batch_size >= classifier.parallel_min:
+        classifier.start()
     last_id = 0
+    pending: tuple[list[items.StoredItem], PendingVerdicts] | None = None
     while True:
-        with unit_of_work(factory) as session:
-            ids = repository.item_ids(session, since=since, after_id=last_id, limit=batch_size)
-            if not ids:
-                break
-            classify_items(session, repository.items(session, ids), classifier)
-        last_id = ids[-1]
-        progress.done += len(ids)
-        progress.batches += 1
-        if on_batch is not None:
-            on_batch(progress)
-    return progress
+        ahead = None
+        with factory() as session:
+            batch = items.stored_batch(session, since=since, after_id=last_id, limit=batch_size)
+            if batch:
+                names = items.source_names(session, [item.source_id for item in batch])
+                facts = [facts_of_stored(item, names.get(item.source_id)) for item in batch]
+                verdicts = classifier.submit(
+                    [fact.text for fact in facts], facts=facts, rules=current_rules(session)
+                )
+                ahead = (batch, verdicts)
+                last_id = batch[-1].id
+        if pending is not None:
+            with unit_of_work(factory) as session:
+                rescore(session, pending[0], pending[1].result(), classifier)
+            progress.done += len(pending[0])
+            progress.batches += 1
+            if on_batch is not None:
+                on_batch(progress)
+        if ahead is None:
+            return progress
+        pending = ahead
