@@ -103,6 +103,57 @@ def insert_rows(session: Session, entity: Any, rows: Sequence[Mapping[str, Any]]
     execute_many(session, f"insert:{table.name}", insert(table), rows)
 
 
+def insert_returning_ids(
+    session: Session, entity: Any, rows: Sequence[Mapping[str, Any]], *, chunk: int = 500
+) -> list[int]:
+    """``INSERT`` rows into a table with an integer ``id`` key; their new ids, in order.
+
+    PostgreSQL: the ids are drawn from the table's sequence first (one query), then the
+    rows are inserted with them. SQLite: one multi-row ``INSERT … RETURNING id`` per chunk;
+    a rowid table numbers the rows of one statement in ``VALUES`` order (each new rowid is
+    one above the largest), so the returned ids, sorted, are the rows' ids in order.
+    """
+    if not rows:
+        return []
+    table = _table(entity)
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name == "postgresql":
+        sequence = connection.exec_driver_sql(
+            "SELECT pg_get_serial_sequence(%s, 'id')", (table.name,)
+        ).scalar_one()
+        drawn = connection.exec_driver_sql(
+            "SELECT nextval(%s) FROM generate_series(1, %s)", (sequence, len(rows))
+        )
+        ids = [int(value) for (value,) in drawn]
+        execute_many(
+            session,
+            f"insert:{table.name}:ids",
+            insert(table),
+            [{**row, "id": new} for row, new in zip(rows, ids, strict=True)],
+        )
+        return ids
+    columns = list(rows[0])
+    quote = dialect.identifier_preparer.quote
+    processors = [
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
+    ]
+    head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES "
+    group = "(" + ", ".join("?" * len(columns)) + ")"
+    ids = []
+    for offset in range(0, len(rows), chunk):
+        part = rows[offset : offset + chunk]
+        parameters: list[Any] = []
+        for row in part:
+            parameters.extend(
+                row[name] if process is None else process(row[name])
+                for name, process in zip(columns, processors, strict=True)
+            )
+        sql = head + ", ".join([group] * len(part)) + " RETURNING id"
+        ids.extend(sorted(int(r[0]) for r in connection.exec_driver_sql(sql, tuple(parameters))))
+    return ids
+
+
 def update_rows(session: Session, entity: Any, key: str, rows: Sequence[Mapping[str, Any]]) -> None:
     """``UPDATE`` one row per mapping, found by its ``key`` column: one driver call.
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import bulk
@@ -55,12 +55,9 @@ def display_names(session: Session, ids: Sequence[int]) -> dict[int, str | None]
 
 def insert_identities(session: Session, display_names: Sequence[str | None]) -> list[int]:
     """Insert one identity per name; their ids, in the same order."""
-    if not display_names:
-        return []
-    statement = insert(AuthorIdentity).returning(AuthorIdentity.id, sort_by_parameter_order=True)
     now = utcnow()
     rows = [{"display_name": name, "created_at": now} for name in display_names]
-    return list(session.scalars(statement, rows))
+    return bulk.insert_returning_ids(session, AuthorIdentity, rows)
 
 
 def insert_keys(session: Session, keys: Sequence[tuple[int, str, str]]) -> None:

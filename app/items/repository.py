@@ -27,14 +27,10 @@ def by_external_ids(
     return found
 
 
-def insert_items(
-    session: Session, source_id: int, rows: Sequence[dict[str, Any]]
-) -> dict[str, int]:
+def insert_items(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
     """Insert new items of one source in bulk; their ids by external id."""
-    if not rows:
-        return {}
-    bulk.insert_rows(session, Item, rows)
-    return ids_of(session, source_id, [str(row["external_id"]) for row in rows])
+    ids = bulk.insert_returning_ids(session, Item, rows)
+    return {str(row["external_id"]): new for row, new in zip(rows, ids, strict=True)}
 
 
 def content_hashes(session: Session, source_id: int, external_ids: Sequence[str]) -> dict[str, str]:
@@ -43,17 +39,6 @@ def content_hashes(session: Session, source_id: int, external_ids: Sequence[str]
     for start in range(0, len(external_ids), CHUNK):
         chunk = external_ids[start : start + CHUNK]
         statement = select(Item.external_id, Item.content_hash).where(
-            Item.source_id == source_id, Item.external_id.in_(chunk)
-        )
-        found.update(dict(session.execute(statement).all()))
-    return found
-
-
-def ids_of(session: Session, source_id: int, external_ids: Sequence[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for start in range(0, len(external_ids), CHUNK):
-        chunk = external_ids[start : start + CHUNK]
-        statement = select(Item.external_id, Item.id).where(
             Item.source_id == source_id, Item.external_id.in_(chunk)
         )
         found.update(dict(session.execute(statement).all()))

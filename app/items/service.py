@@ -332,7 +332,7 @@ def _insert_new(
         }
         for (external_id, values), item in zip(pending, items, strict=True)
     ]
-    ids = repository.insert_items(session, source_id, rows)
+    ids = repository.insert_items(session, rows)
     for item in items:
         item.id = ids[item.external_id]
     group_new(session, items)

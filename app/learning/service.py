@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import utcnow
 from app.learning import repository
 from app.learning.models import RoutingRule, RuleSetVersion, TrainingRun
+from app.ops import heap
 from classifiers.artifacts import ArtifactError, ModelStore
 from classifiers.routing import QUEUES, Route, Router
 from classifiers.rules import EMPTY_RULES, ItemFacts, Rule, RuleSet, check_rule
@@ -317,7 +318,9 @@ def load_router(model_dir: Path, threshold: float) -> Router:
 
 def load_classifier(model_dir: Path, threshold: float) -> Classifier:
     # Sentiment: the hybrid model cached in model_dir/sentiment, trained from the seed when absent.
-    return Classifier(load_router(model_dir, threshold), sentiment=load_sentiment(model_dir))
+    classifier = Classifier(load_router(model_dir, threshold), sentiment=load_sentiment(model_dir))
+    heap.settle()  # the models live as long as the process: the collector stops re-scanning them
+    return classifier
 
 
 def activate(
