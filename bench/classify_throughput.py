@@ -119,25 +119,25 @@ LANGUAGE_FILE = "routing_tickets_sample.jsonl"
 
 
 def _per_text(
-    batches: list[list[str]], work: Callable[[list[str]], Any]
-) -> tuple[float, list[Any]]:
-    """CPU µs per text of ``work`` over the batches, and its results.
+    batches: list[list[str]], works: dict[str, Callable[[list[str]], Any]]
+) -> dict[str, tuple[float, list[Any]]]:
+    """CPU µs per text of each work over the batches, and the results of its last run.
 
-    CPU time of this process, not wall time: on a shared machine another process's load
-    does not count against the code measured. Each batch runs ``ROUNDS`` times and its
-    fastest run counts (the least disturbed one). The reference is timed the same way, in
-    the same run.
+    CPU time of this process, not wall time, so another process's load counts less. The
+    works take turns batch by batch, ``ROUNDS`` times, and each (work, batch) keeps its
+    fastest run: a disturbance hits the reference and the measured code alike, and the
+    least disturbed run is the closest to the code's own cost.
     """
-    total, results = 0.0, []
-    for batch in batches:
-        best = float("inf")
-        for _ in range(ROUNDS):
-            started = time.process_time()
-            result = work(batch)
-            best = min(best, time.process_time() - started)
-        total += best
-        results.append(result)
-    return total * 1e6 / sum(map(len, batches)), results
+    best = {name: [float("inf")] * len(batches) for name in works}
+    results: dict[str, list[Any]] = {name: [None] * len(batches) for name in works}
+    for _ in range(ROUNDS):
+        for index, batch in enumerate(batches):
+            for name, work in works.items():
+                started = time.process_time()
+                results[name][index] = work(batch)
+                best[name][index] = min(best[name][index], time.process_time() - started)
+    count = sum(map(len, batches))
+    return {name: (sum(best[name]) * 1e6 / count, results[name]) for name in works}
 
 
 def _batches(texts: list[str]) -> list[list[str]]:
@@ -183,12 +183,24 @@ def routing_rows(router: Router, count: int) -> list[Row]:
             ]
         ).tocsr()
 
-    vader, _ = _per_text(batches, lambda b: [analyzer.polarity_scores(t) for t in b])
-    old_language, formers = _per_text(batches, lambda b: [former_language(t) for t in b])
-    new_language, languages = _per_text(batches, detect_batch)
-    old_features, _ = _per_text(batches, former_features)
-    new_features, _ = _per_text(batches, features.transform)
-    routing, routes = _per_text(batches, router.route_batch)
+    timed = _per_text(
+        batches,
+        {
+            "vader": lambda b: [analyzer.polarity_scores(t) for t in b],
+            "old_language": lambda b: [former_language(t) for t in b],
+            "new_language": detect_batch,
+            "old_features": former_features,
+            "new_features": features.transform,
+            "routing": router.route_batch,
+        },
+    )
+    vader, old_language, new_language = (
+        timed[k][0] for k in ("vader", "old_language", "new_language")
+    )
+    old_features, new_features, routing = (
+        timed[k][0] for k in ("old_features", "new_features", "routing")
+    )
+    formers, languages, routes = (timed[k][1] for k in ("old_language", "new_language", "routing"))
     routed = [route for part in routes for route in part]
 
     detected = [one.code for part in languages for one in part]
@@ -230,7 +242,7 @@ def routing_rows(router: Router, count: int) -> list[Row]:
             f"stock VADER polarity_scores, {count:,} composed texts",
             vader,
             "CPU µs/text",
-            note=f"reference, same texts, same run; each batch best of {ROUNDS}",
+            note=f"reference, same texts, interleaved; each batch best of {ROUNDS}",
         ),
         row(
             "language: py3langid per text (former path)",

@@ -184,11 +184,11 @@ class _CharLookup:
         self.keys = np.zeros(0, dtype=np.int64)
         self.order = np.zeros(0, dtype=np.int64)
         """``order[j]``: the vectorizer's column that is column ``j`` here."""
-        self.codes = np.zeros(1, dtype=np.int64)
+        self.codes = np.zeros(1, dtype=np.uint16)
         """Code point → alphabet code (1, 2, ...); 0 for a character outside the alphabet."""
         if not self.usable:
             return
-        self.codes = np.zeros(alphabet[-1] + 2, dtype=np.int64)
+        self.codes = np.zeros(alphabet[-1] + 2, dtype=np.uint16)
         self.codes[alphabet] = np.arange(1, len(alphabet) + 1)
         keys = np.zeros(len(vocabulary), dtype=np.int64)
         for term, column in vocabulary.items():
@@ -207,7 +207,7 @@ class _CharLookup:
     def counts(self, batch: _Batch) -> csr_matrix:
         """The raw n-gram counts, one row per text, columns in key order."""
         points = batch.points
-        codes = self.codes[np.minimum(points, len(self.codes) - 1)]
+        codes = self.codes[np.minimum(points, len(self.codes) - 1)].astype(np.int64)
         codes[batch.separators] = 0
         unknown = np.concatenate([[0], np.cumsum(codes == 0)])
         spaces = np.concatenate([[0], np.cumsum(points == 0x20)])
@@ -220,11 +220,11 @@ class _CharLookup:
             key = (key[:count] << self.bits) | codes[n - 1 :]
             if n < self.low:
                 continue
-            start = np.arange(count)
-            # inside one padded word: no space strictly inside, no unknown character
-            valid = unknown[start + n] == unknown[start]
+            # window [i, i + n) lies inside one padded word: no unknown character in it, no
+            # space strictly inside (prefix counts: slices, no gathers)
+            valid = unknown[n : n + count] == unknown[:count]
             if n > 2:
-                valid &= spaces[start + n - 1] == spaces[start + 1]
+                valid &= spaces[n - 1 : n - 1 + count] == spaces[1 : 1 + count]
             parts.append(batch.pack(key[valid], batch.row[:count][valid]))
         empty = np.zeros(0, dtype=np.int64)
         keys, rows, counts = batch.counts(np.concatenate(parts) if parts else empty)
@@ -263,9 +263,13 @@ class RouterFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def fit_transform(self, texts: Sequence[str], y: Any = None, **_: Any) -> csr_matrix:
         normalised = [normalise(text) for text in texts]
         self._fit(normalised)
-        return self._transform(normalised)
+        return self._transform(normalised)[0]
 
     def transform(self, texts: Sequence[str]) -> csr_matrix:
+        return self._transform([normalise(text) for text in texts])[0]
+
+    def transform_with_words(self, texts: Sequence[str]) -> tuple[csr_matrix, csr_matrix]:
+        """The features, and their word block alone (what an explanation reads)."""
         return self._transform([normalise(text) for text in texts])
 
     @property
@@ -300,7 +304,7 @@ class RouterFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             ).fit(normalised)
             self.char_lookup_ = _CharLookup(self.chars_.vocabulary_, self.char_ngrams)
 
-    def _transform(self, normalised: list[str]) -> csr_matrix:
+    def _transform(self, normalised: list[str]) -> tuple[csr_matrix, csr_matrix]:
         lookup = self.char_lookup_
         # a batch too large to pack a row number next to a key is cut into slices
         step = lookup.batch_limit if lookup is not None and lookup.usable else 1 << 31
@@ -310,15 +314,19 @@ class RouterFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         ]
         if len(parts) == 1:
             return parts[0]
-        return csr_matrix(vstack(parts, format="csr"))
+        return (
+            csr_matrix(vstack([part[0] for part in parts], format="csr")),
+            csr_matrix(vstack([part[1] for part in parts], format="csr")),
+        )
 
-    def _transform_batch(self, normalised: list[str]) -> csr_matrix:
+    def _transform_batch(self, normalised: list[str]) -> tuple[csr_matrix, csr_matrix]:
         batch = _Batch(normalised)
-        blocks = [_tfidf(self.word_lookup_.counts(batch), self.words_.idf_)]
+        words = _tfidf(self.word_lookup_.counts(batch), self.words_.idf_)
         lookup = self.char_lookup_
-        if self.chars_ is not None and lookup is not None:
-            if lookup.usable:  # columns in key order (see _CharLookup)
-                blocks.append(_tfidf(lookup.counts(batch), self.chars_.idf_[lookup.order]))
-            else:
-                blocks.append(self.chars_.transform(normalised))
-        return csr_matrix(hstack(blocks, format="csr"))
+        if self.chars_ is None or lookup is None:
+            return words, words
+        if lookup.usable:  # columns in key order (see _CharLookup)
+            chars = _tfidf(lookup.counts(batch), self.chars_.idf_[lookup.order])
+        else:
+            chars = self.chars_.transform(normalised)
+        return csr_matrix(hstack([words, chars], format="csr")), words

@@ -6,10 +6,16 @@ The decision for each item, in order:
    the reason names the rule and the rule-set version.
 2. **Language**: a text confidently detected in a language the model was not trained on
    goes to triage with that reason (``classifiers.language``).
-3. **The model**: TF-IDF over word and character n-grams, a linear SVM, and
-   probabilities calibrated by cross-validation (sigmoid / Platt scaling). The best
-   queue always comes back with its confidence; below that queue's threshold the item is flagged for
-   ``triage`` so a person decides. The reason names the words that weighed most.
+3. **The model**: TF-IDF over word and character n-grams (``classifiers.features``), a
+   linear SVM, and probabilities calibrated by cross-validation (sigmoid / Platt scaling).
+   The best queue always comes back with its confidence; below that queue's threshold the
+   item is flagged for ``triage`` so a person decides. The reason names the words that
+   weighed most.
+
+A batch is routed with array operations end to end: one feature transform, one product for
+the calibrated ensemble (``CalibratedLinear``), one language pass (``detect_batch``) and one
+pass over the word features for all the explanations; Python runs once per text only to
+build its ``Route``.
 
 ``Route.queue`` is always the best of the four queues, even when ``triage`` is true (a rule
 that sends an item to triage keeps the model's best queue there).
@@ -224,21 +230,22 @@ class Router:
         texts = list(texts)
         if facts is not None and len(facts) != len(texts):
             raise ValueError("facts and texts differ in length")
-        features = self._features.transform(texts)
+        features, words = self._features.transform_with_words(texts)
         probabilities = self.predict_proba(features)
         best = probabilities.argmax(axis=1)
-        explained = self._explain(features, best)
+        explained = self._explain(words, best)
         if len(rules) and facts is None:
             facts = [ItemFacts(text=text) for text in texts]
         matches = rules.match_batch(facts) if facts is not None else [None] * len(texts)
         languages = detect_batch(texts, None if facts is None else [one.lang for one in facts])
         labels = self.labels_
+        floors = [self.thresholds.get(label, self.threshold) for label in labels]
         routes = []
-        for row, (column, odds, language, match) in enumerate(
-            zip(best.tolist(), probabilities.tolist(), languages, matches, strict=True)
+        for column, odds, terms, language, match in zip(
+            best.tolist(), probabilities.tolist(), explained, languages, matches, strict=True
         ):
             queue = labels[column]
-            scores = {label: round(p, 4) for label, p in zip(labels, odds, strict=True)}
+            scores = dict(zip(labels, [round(p, 4) for p in odds], strict=True))
             confidence = scores[queue]
             if match is not None:
                 to_triage = match.rule.queue == TRIAGE
@@ -255,26 +262,16 @@ class Router:
                     )
                 )
                 continue
-            terms = explained[row]
             reason = f"model: {', '.join(terms)}" if terms else "model: no known words"
-            if not self.supports(language):
+            if self.supports(language):
+                triage = confidence < floors[column]
+            else:
                 supported = ", ".join(sorted(self.languages or ()))
                 reason = (
                     f"language {language.code!r} not supported (supported: {supported}); {reason}"
                 )
                 triage = True
-            else:
-                triage = confidence < self.threshold_for(queue)
-            routes.append(
-                Route(
-                    queue=queue,
-                    confidence=confidence,
-                    triage=triage,
-                    reason=reason,
-                    scores=scores,
-                    lang=language.code,
-                )
-            )
+            routes.append(Route(queue, confidence, triage, reason, scores, language.code))
         return routes
 
     def predict_proba(self, features: Any) -> np.ndarray:
@@ -290,18 +287,16 @@ class Router:
         """The best queue per text, model only (no rules, no language check): for evaluation."""
         return [str(label) for label in self.pipeline.predict(list(texts))]
 
-    def _explain(self, features: Any, best: np.ndarray) -> list[list[str]]:
+    def _explain(self, words: Any, best: np.ndarray) -> list[list[str]]:
         """Per row, up to ``explain_terms`` words that pushed it most towards its best queue.
 
-        A word's push is its TF-IDF value times the linear model's weight for that queue;
-        only positive pushes count, and placeholder-only terms are never named. One pass
-        over the batch's non-zeros, not one per row.
+        ``words`` is the word block of the features. A word's push is its TF-IDF value times
+        the linear model's weight for that queue; only positive pushes count, and
+        placeholder-only terms are never named. One pass over the batch's non-zeros, not
+        one per row.
         """
-        counts = np.diff(features.indptr)
-        rows = np.repeat(np.arange(features.shape[0]), counts)
-        columns = features.indices
-        words = columns < self._n_word_features
-        rows, columns, values = rows[words], columns[words], features.data[words]
+        rows = np.repeat(np.arange(words.shape[0]), np.diff(words.indptr))
+        columns, values = words.indices, words.data
         push = values * self._word_weights[best[rows], columns]
         keep = (push > 0) & self._explainable[columns]
         rows, columns, push = rows[keep], columns[keep], push[keep]
@@ -311,7 +306,7 @@ class Router:
         keep = rank < self.explain_terms
         rows, columns = rows[keep], columns[keep]
         names = self._word_names
-        terms: list[list[str]] = [[] for _ in range(features.shape[0])]
+        terms: list[list[str]] = [[] for _ in range(words.shape[0])]
         for row, column in zip(rows.tolist(), columns.tolist(), strict=True):
             terms[row].append(names[column])
         return terms
