@@ -57,6 +57,8 @@ def _tfidf(matrix: csr_matrix, idf: np.ndarray) -> csr_matrix:
 
     The same operations, in the same order, as scikit-learn's ``TfidfTransformer``.
     """
+    if matrix.shape[0] == 0:
+        return matrix
     np.log(matrix.data, out=matrix.data)
     matrix.data += 1
     matrix.data *= idf[matrix.indices]
@@ -310,7 +312,7 @@ class RouterFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         step = lookup.batch_limit if lookup is not None and lookup.usable else 1 << 31
         parts = [
             self._transform_batch(normalised[at : at + step])
-            for at in range(0, len(normalised), step)
+            for at in range(0, max(len(normalised), 1), step)  # no text: an empty matrix
         ]
         if len(parts) == 1:
             return parts[0]

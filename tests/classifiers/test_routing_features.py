@@ -176,7 +176,13 @@ def test_an_alphabet_too_large_for_exact_keys_falls_back() -> None:
     assert_equal_matrices(fitted.transform(batch), reference_matrix(fitted, word, char, batch))
 
 
-def test_words_only_features_still_route_and_explain() -> None:
+def test_no_text_is_an_empty_matrix(fitted: RouterFeatures) -> None:
+    matrix, words_only = fitted.transform_with_words([])
+    assert matrix.shape == (0, fitted.transform(["x"]).shape[1])
+    assert words_only.shape == (0, fitted.n_word_features)
+
+
+def test_words_only_features_have_the_word_block_alone() -> None:
     texts = ["please add dark mode", "my order never arrived", "quote for 50 seats"] * 4
     fitted = RouterFeatures(char_ngrams=None).fit(texts)
     assert fitted.chars_ is None
