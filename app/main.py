@@ -16,7 +16,7 @@ from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker, unit_of_work
 from app.dedupe.router import router as dedupe_router
-from app.errors import install_handlers
+from app.errors import document_problems, install_handlers
 from app.feed.router import router as feed_router
 from app.identity.router import router as identity_router
 from app.items.router import router as items_router
@@ -86,6 +86,8 @@ def create_app(
 
     app = FastAPI(title="Andon", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     install_handlers(app)
+    generate_schema = app.openapi
+    app.openapi = lambda: document_problems(generate_schema())  # type: ignore[method-assign]
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Request ids and HTTP latency; probes and /metrics need no key (scraped in-cluster).
     app.add_middleware(RequestContextMiddleware)
