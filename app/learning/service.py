@@ -22,6 +22,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -179,6 +180,18 @@ def _adopt(classifier: Classifier) -> None:
     global _worker_classifier
     classifier._pool = None  # a worker never starts workers of its own
     _worker_classifier = classifier
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """A worker whose parent died (kill -9 skips the pool's shutdown) exits, not lingers.
+
+    An orphan is re-parented, so its parent id changes; without this it would wait for
+    work forever, holding memory and the dead process's stdout and stderr open.
+    """
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
 
 
 def _classify_in_worker(
