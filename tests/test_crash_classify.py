@@ -147,9 +147,12 @@ def test_kill_during_classification_of_a_sync_and_of_a_reclassify(
         assert workers, "batches of 200 are split over worker processes"
         assert_reaped(workers)
         with factory() as session:
-            assert session.scalar(select(func.count()).select_from(Item)) == PAGE
+            stored = session.scalar(select(func.count()).select_from(Item)) or 0
             report = check(session)
             assert report, report.problems
+        # The first page may or may not have committed (the sync stores a page while the
+        # next one is classified); the stalled page did not, not even in part.
+        assert stored in (0, PAGE)
 
         finish(andon(url, model_dir, log, "sync", "feed"), log)
         with factory() as session:
@@ -171,7 +174,7 @@ def test_kill_during_classification_of_a_sync_and_of_a_reclassify(
         with factory() as session:
             report = check(session)
             assert report, report.problems
-            assert moved(session, rule_reason) == PAGE, "the first batch committed, no more"
+            assert moved(session, rule_reason) in (0, PAGE), "whole batches, the stalled one not"
 
         finish(andon(url, model_dir, log, "reclassify", "--batch", str(PAGE)), log)
         with factory() as session:
