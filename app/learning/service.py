@@ -316,9 +316,13 @@ def load_router(model_dir: Path, threshold: float) -> Router:
     return active_router(store, threshold) or train_seed_router(store, threshold)
 
 
-def load_classifier(model_dir: Path, threshold: float) -> Classifier:
+def load_classifier(model_dir: Path, threshold: float, *, workers: int | None = None) -> Classifier:
+    """The active router and the sentiment scorer; ``workers`` classification processes
+    (default: one per core)."""
     # Sentiment: the hybrid model cached in model_dir/sentiment, trained from the seed when absent.
-    classifier = Classifier(load_router(model_dir, threshold), sentiment=load_sentiment(model_dir))
+    classifier = Classifier(
+        load_router(model_dir, threshold), sentiment=load_sentiment(model_dir), workers=workers
+    )
     heap.settle()  # the models live as long as the process: the collector stops re-scanning them
     return classifier
 
