@@ -5,8 +5,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from app.db import as_utc, utcnow
-from app.deps import SessionDep, SettingsDep
+from app.db import MAX_ID, as_utc, utcnow
+from app.deps import RowId, SessionDep, SettingsDep
 from app.errors import InvalidInput, NotFound
 from app.items import repository
 from app.items.models import Classification, Item
@@ -101,7 +101,8 @@ def list_items(
         str | None, Query(description="Only the items of this thread (the console's context)")
     ] = None,
     dedupe_group_id: Annotated[
-        int | None, Query(description="Only the items of this dedupe group (duplicates)")
+        int | None,
+        Query(ge=1, le=MAX_ID, description="Only the items of this dedupe group (duplicates)"),
     ] = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -129,7 +130,7 @@ def list_items(
 
 
 @router.get("/{item_id}", response_model=ItemDetail, summary="One item with its raw payload")
-def get_item(item_id: int, session: SessionDep) -> ItemRead:
+def get_item(item_id: RowId, session: SessionDep) -> ItemRead:
     row = session.execute(repository.listing().where(Item.id == item_id)).first()
     if row is None:
         raise NotFound(f"no item {item_id}")
@@ -142,7 +143,7 @@ def get_item(item_id: int, session: SessionDep) -> ItemRead:
     response_model=list[MetricSnapshotRead],
     summary="How the item's metrics (votes, likes ...) changed, oldest first",
 )
-def item_history(item_id: int, session: SessionDep) -> list[MetricSnapshotRead]:
+def item_history(item_id: RowId, session: SessionDep) -> list[MetricSnapshotRead]:
     if session.get(Item, item_id) is None:
         raise NotFound(f"no item {item_id}")
     return [
