@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -34,6 +35,7 @@ import httpx
 from sqlalchemy import Engine, func, insert, select, text
 
 from bench import Row, database, postgres_available, verify
+from bench.load import Http
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENTS = 16
@@ -175,20 +177,19 @@ async def api_agents(base: str, keys: list[str]) -> tuple[int, float, list[str]]
 
     async def agent(key: str) -> None:
         nonlocal claimed
-        headers = {"Authorization": f"Bearer {key}"}
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as http:
+        async with Http(base, {"Authorization": f"Bearer {key}"}) as http:
             while True:
-                response = await http.post("/queues/service/claim")
-                if response.status_code == 204:
+                status, body = await http.post("/queues/service/claim")
+                if status == 204:
                     return
-                if response.status_code != 200:
-                    errors.append(f"claim {response.status_code} {response.text[:200]}")
+                if status != 200:
+                    errors.append(f"claim {status} {body[:200]!r}")
                     return
                 claimed += 1
-                entry_id = response.json()["entry"]["id"]
-                done = await http.post(f"/entries/{entry_id}/resolve", json={"note": "ok"})
-                if done.status_code != 200:
-                    errors.append(f"resolve {done.status_code} {done.text[:200]}")
+                entry_id = json.loads(body)["entry"]["id"]
+                status, body = await http.post(f"/entries/{entry_id}/resolve", {"note": "ok"})
+                if status != 200:
+                    errors.append(f"resolve {status} {body[:200]!r}")
                     return
 
     started = time.perf_counter()

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from fastapi import APIRouter, Query
 
@@ -23,7 +23,7 @@ from app.items.schemas import (
     VotesRead,
 )
 from app.pagination import decode_cursor, encode_cursor
-from app.queues.models import QUEUE_NAMES, QueueEntry
+from app.queues.models import QUEUE_NAMES
 from app.signal.service import bucket_start
 
 router = APIRouter(prefix="/items", tags=["items"])
@@ -32,8 +32,25 @@ QueueName = Literal["product", "marketing", "sales", "service", "triage"]
 SentimentName = Literal["negative", "neutral", "positive"]
 
 
+class CurrentEntry(Protocol):
+    """What an item's answer shows of its current entry (an ORM entry or a Core row)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def queue(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def routed_by(self) -> str: ...
+    @property
+    def claimed_by(self) -> str | None: ...
+    @property
+    def lease_expires_at(self) -> datetime | None: ...
+
+
 def to_read(
-    item: Item, verdict: Classification | None, entry: QueueEntry | None, *, detail: bool = False
+    item: Item, verdict: Classification | None, entry: CurrentEntry | None, *, detail: bool = False
 ) -> ItemRead:
     values = {
         "id": item.id,
