@@ -82,7 +82,9 @@ def _classifier() -> Any:
 
     config = settings()
     try:
-        return load_classifier(config.model_dir, config.triage_threshold)
+        return load_classifier(
+            config.model_dir, config.triage_threshold, workers=config.classify_workers
+        )
     except (ArtifactError, OSError) as exc:
         fail(f"cannot load the model: {exc}")
 
@@ -258,10 +260,13 @@ def classify(
         with tmp.open("w", encoding="utf-8") as sink, progress() as bar:
             task = bar.add_task("classify", total=total)
             batch: list[dict[str, Any]] = []
+            # One batch is classified (in the worker processes) while the one before it
+            # is written out.
+            pending: tuple[list[dict[str, Any]], Any] | None = None
 
-            def flush() -> None:
-                texts = [compose(obj["text"], _title(obj)) for obj in batch]
-                for obj, verdict in zip(batch, classifier.classify(texts), strict=True):
+            def write(done: tuple[list[dict[str, Any]], Any]) -> None:
+                objects, verdicts = done
+                for obj, verdict in zip(objects, verdicts.result(), strict=True):
                     obj["andon"] = {
                         "sentiment": {
                             "label": verdict.sentiment.label,
@@ -276,9 +281,19 @@ def classify(
                         "model_version": classifier.model_version,
                     }
                     sink.write(json.dumps(obj, ensure_ascii=False) + "\n")
-                bar.advance(task, len(batch))
-                batch.clear()
+                bar.advance(task, len(objects))
 
+            def flush() -> None:
+                nonlocal pending
+                texts = [compose(obj["text"], _title(obj)) for obj in batch]
+                ahead = (list(batch), classifier.submit(texts))
+                batch.clear()
+                if pending is not None:
+                    write(pending)
+                pending = ahead
+
+            if total >= classifier.parallel_min:
+                classifier.start()
             for number, obj in _read_objects(input_path):
                 if not isinstance(obj.get("text"), str):
                     fail(f"{input_path}:{number}: missing 'text' (a string)")
@@ -288,6 +303,8 @@ def classify(
                     flush()
             if batch:
                 flush()
+            if pending is not None:
+                write(pending)
         tmp.replace(output_path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Scheduled champion/challenger retrain (corrections + seed); 0 turns it off.",
     )
+    classify_workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Classification worker processes (default: one per core; 1 = in-process).",
+    )
     worker_metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="`andon worker` serves /metrics here."
     )

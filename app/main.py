@@ -61,7 +61,7 @@ def create_app(
         app.state.sessionmaker = factory
         app.state.migrations_head = migrations_head()
         app.state.classifier = classifier or load_classifier(
-            settings.model_dir, settings.triage_threshold
+            settings.model_dir, settings.triage_threshold, workers=settings.classify_workers
         )
         if settings.demo:
             with unit_of_work(factory) as session:
@@ -81,6 +81,8 @@ def create_app(
         finally:
             if scheduler is not None:
                 scheduler.shutdown(wait=True)
+            if classifier is None:  # ours: stop its classification workers
+                app.state.classifier.close()
             engine.dispose()
 
     app = FastAPI(title="Andon", version=__version__, description=DESCRIPTION, lifespan=lifespan)

@@ -7,8 +7,9 @@ Layout of a model directory::
     <dir>/ACTIVE                   the version in use (a text file)
 
 Loading refuses an artifact written by another scikit-learn version (pickles are not
-portable across versions): the caller retrains from the corpus instead of running a
-model whose behaviour may have silently changed.
+portable across versions), and a router artifact of another ``ROUTER_FORMAT`` (the layout
+of the pipeline ``classifiers.routing.Router`` reads): the caller retrains from the corpus
+instead of running a model whose behaviour may have silently changed.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ MODEL_FILE = "model.joblib"
 META_FILE = "meta.json"
 ACTIVE_FILE = "ACTIVE"
 
+ROUTER_FORMAT = 2
+"""The router pipeline's layout. 1 (unrecorded): a FeatureUnion of two TfidfVectorizers.
+2: ``classifiers.features.RouterFeatures`` (one normalisation per text, vectorised
+transform). Bump it whenever the router's pipeline changes shape."""
+
 
 class ArtifactError(Exception):
     """A model artifact is missing, unreadable or incompatible."""
@@ -48,6 +54,8 @@ class ModelMeta:
     thresholds: dict[str, float] = field(default_factory=dict)
     languages: list[str] | None = None
     """Languages the router supports (None: not recorded, any language is routed)."""
+    router_format: int | None = None
+    """``ROUTER_FORMAT`` of a router artifact (None: written before formats were recorded)."""
     metrics: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     parent: str | None = None
@@ -124,6 +132,11 @@ class ModelStore:
             raise ArtifactError(
                 f"model {version} was trained with scikit-learn {meta.sklearn_version}, "
                 f"this is {sklearn.__version__}; retrain it (andon train)"
+            )
+        if meta.kind == "router" and meta.router_format != ROUTER_FORMAT:
+            raise ArtifactError(
+                f"model {version} is router format {meta.router_format or 1}, this is "
+                f"{ROUTER_FORMAT}; retrain it (andon train)"
             )
         try:
             pipeline = joblib.load(self.directory / version / MODEL_FILE)

@@ -6,10 +6,16 @@ The decision for each item, in order:
    the reason names the rule and the rule-set version.
 2. **Language**: a text confidently detected in a language the model was not trained on
    goes to triage with that reason (``classifiers.language``).
-3. **The model**: TF-IDF over word and character n-grams, a linear SVM, and
-   probabilities calibrated by cross-validation (sigmoid / Platt scaling). The best
-   queue always comes back with its confidence; below that queue's threshold the item is flagged for
-   ``triage`` so a person decides. The reason names the words that weighed most.
+3. **The model**: TF-IDF over word and character n-grams (``classifiers.features``), a
+   linear SVM, and probabilities calibrated by cross-validation (sigmoid / Platt scaling).
+   The best queue always comes back with its confidence; below that queue's threshold the
+   item is flagged for ``triage`` so a person decides. The reason names the words that
+   weighed most.
+
+A batch is routed with array operations end to end: one feature transform, one product for
+the calibrated ensemble (``CalibratedLinear``), one language pass (``detect_batch``) and one
+pass over the word features for all the explanations; Python runs once per text only to
+build its ``Route``.
 
 ``Route.queue`` is always the best of the four queues, even when ``triage`` is true (a rule
 that sends an item to triage keeps the model's best queue there).
@@ -23,14 +29,13 @@ from typing import Any
 
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
+from classifiers.features import RouterFeatures
 from classifiers.language import DEFAULT_SUPPORTED, Language, detect_batch
 from classifiers.rules import EMPTY_RULES, ItemFacts, RuleSet
-from classifiers.text import normalise
 
 QUEUES: tuple[str, ...] = ("product", "marketing", "sales", "service")
 PLACEHOLDERS = frozenset({"0", "xurlx", "xuserx", "xemailx"})
@@ -51,32 +56,9 @@ class Route:
     rule_version: int | None = None
 
 
-def build_features() -> FeatureUnion:
-    return FeatureUnion(
-        [
-            (
-                "words",
-                TfidfVectorizer(
-                    preprocessor=normalise,
-                    ngram_range=(1, 2),
-                    min_df=1,
-                    sublinear_tf=True,
-                    token_pattern=r"(?u)\b\w[\w']*\b",
-                ),
-            ),
-            (
-                "chars",
-                TfidfVectorizer(
-                    preprocessor=normalise,
-                    analyzer="char_wb",
-                    ngram_range=(2, 5),
-                    min_df=2,
-                    sublinear_tf=True,
-                    max_features=200_000,
-                ),
-            ),
-        ]
-    )
+def build_features() -> RouterFeatures:
+    """Word 1–2-grams and character 2–5-grams within words (see ``classifiers.features``)."""
+    return RouterFeatures(char_ngrams=(2, 5), char_min_df=2, char_max_features=200_000)
 
 
 def build_pipeline(
@@ -110,6 +92,82 @@ def linear_weights(model: Any) -> np.ndarray:
     return np.asarray(model.coef_)
 
 
+class CalibratedLinear:
+    """``predict_proba`` of a sigmoid-calibrated linear SVM ensemble in one matrix product.
+
+    ``CalibratedClassifierCV(LinearSVC, method="sigmoid", ensemble=True)`` holds one SVM and
+    one sigmoid per queue for each calibration fold; its ``predict_proba`` validates the
+    input and multiplies it by each fold's weights in turn, which costs more than the
+    product itself on a batch of short texts. Here every fold's weights are one matrix: one
+    product, then the same arithmetic as scikit-learn (sigmoid per queue, normalised per
+    fold, averaged over folds). ``of`` returns None for any other model (the pipeline's own
+    ``predict_proba`` is used); the tests check both agree.
+    """
+
+    def __init__(
+        self,
+        weights: np.ndarray,
+        intercepts: np.ndarray,
+        slopes: np.ndarray,
+        offsets: np.ndarray,
+        n_classes: int,
+    ) -> None:
+        self.weights = weights
+        """(features, folds × columns): every fold's SVM weights side by side."""
+        self.intercepts = intercepts
+        self.slopes = slopes
+        """(folds, columns): each sigmoid's ``a``; ``offsets`` its ``b``."""
+        self.offsets = offsets
+        self.n_classes = n_classes
+
+    @classmethod
+    def of(cls, model: Any) -> CalibratedLinear | None:
+        if not isinstance(model, CalibratedClassifierCV):
+            return None
+        classes = np.asarray(model.classes_)
+        weights, intercepts, slopes, offsets = [], [], [], []
+        for part in model.calibrated_classifiers_:
+            estimator = part.estimator
+            if (
+                getattr(part, "method", None) != "sigmoid"
+                or not isinstance(estimator, LinearSVC)
+                or not np.array_equal(np.asarray(estimator.classes_), classes)
+                or not all(hasattr(c, "a_") and hasattr(c, "b_") for c in part.calibrators)
+            ):
+                return None
+            weights.append(np.asarray(estimator.coef_, dtype=np.float64).T)
+            intercepts.append(np.asarray(estimator.intercept_, dtype=np.float64))
+            slopes.append([float(c.a_) for c in part.calibrators])
+            offsets.append([float(c.b_) for c in part.calibrators])
+        return cls(
+            np.hstack(weights),
+            np.concatenate(intercepts),
+            np.asarray(slopes, dtype=np.float64),
+            np.asarray(offsets, dtype=np.float64),
+            len(classes),
+        )
+
+    def predict_proba(self, features: Any) -> np.ndarray:
+        folds, columns = self.slopes.shape
+        scores = np.asarray(features @ self.weights) + self.intercepts
+        scores = scores.reshape(len(scores), folds, columns)
+        # sklearn's _SigmoidCalibration: expit(-(a * score + b))
+        calibrated = 1.0 / (1.0 + np.exp(self.slopes * scores + self.offsets))
+        total = np.zeros((len(scores), self.n_classes))
+        for fold in range(folds):
+            part = calibrated[:, fold, :]
+            if self.n_classes == 2:
+                proba = np.column_stack([1.0 - part[:, 0], part[:, 0]])
+            else:
+                denominator = part.sum(axis=1)[:, np.newaxis]
+                proba = np.full_like(part, 1 / self.n_classes)
+                np.divide(part, denominator, out=proba, where=denominator != 0)
+            proba[(proba > 1.0) & (proba <= 1.0 + 1e-5)] = 1.0
+            total += proba
+        total /= folds
+        return total
+
+
 class Router:
     """A trained pipeline, the thresholds that decide triage, and the supported languages."""
 
@@ -123,6 +181,12 @@ class Router:
         languages: Sequence[str] | None = DEFAULT_SUPPORTED,
         explain_terms: int = 3,
     ) -> None:
+        features = pipeline.named_steps.get("features")
+        if not isinstance(features, RouterFeatures):
+            raise TypeError(
+                f"router pipeline's features are {type(features).__name__}, not RouterFeatures "
+                "(an artifact of an older format: retrain it)"
+            )
         self.pipeline = pipeline
         self.version = version
         self.threshold = threshold
@@ -132,11 +196,20 @@ class Router:
         )
         self.explain_terms = explain_terms
         self.labels_: list[str] = [str(label) for label in pipeline.classes_]
-        features: FeatureUnion = pipeline.named_steps["features"]
-        words: TfidfVectorizer = features.transformer_list[0][1]
-        self._n_word_features = len(words.vocabulary_)
-        self._word_names = words.get_feature_names_out()
-        self._weights = linear_weights(pipeline.named_steps["model"])
+        self._features = features
+        self._model = pipeline.named_steps["model"]
+        self._fused = CalibratedLinear.of(self._model)
+        self._n_word_features = features.n_word_features
+        self._word_names: list[str] = [str(name) for name in features.word_names()]
+        # "0", "xurlx" ... are normalisation placeholders: they explain nothing to a person
+        self._explainable = np.array(
+            [not all(token in PLACEHOLDERS for token in name.split()) for name in self._word_names],
+            dtype=bool,
+        )
+        weights = linear_weights(self._model)[:, : self._n_word_features]
+        if weights.shape[0] == 1:  # two queues: one weight vector, for the second label
+            weights = np.vstack([-weights[0], weights[0]])
+        self._word_weights = weights
 
     def threshold_for(self, queue: str) -> float:
         return self.thresholds.get(queue, self.threshold)
@@ -155,25 +228,25 @@ class Router:
         if not texts:
             return []
         texts = list(texts)
-        if facts is None:
-            facts = [ItemFacts(text=text) for text in texts]
-        elif len(facts) != len(texts):
+        if facts is not None and len(facts) != len(texts):
             raise ValueError("facts and texts differ in length")
-        features = self.pipeline.named_steps["features"].transform(texts)
-        probabilities = self.pipeline.named_steps["model"].predict_proba(features)
+        features, words = self._features.transform_with_words(texts)
+        probabilities = self.predict_proba(features)
         best = probabilities.argmax(axis=1)
-        word_block = features[:, : self._n_word_features].tocsr()
-        matches = rules.match_batch(facts)
-        languages = detect_batch(texts, [one.lang for one in facts])
+        explained = self._explain(words, best)
+        if len(rules) and facts is None:
+            facts = [ItemFacts(text=text) for text in texts]
+        matches = rules.match_batch(facts) if facts is not None else [None] * len(texts)
+        languages = detect_batch(texts, None if facts is None else [one.lang for one in facts])
+        labels = self.labels_
+        floors = [self.thresholds.get(label, self.threshold) for label in labels]
         routes = []
-        for row, column in enumerate(best):
-            queue = self.labels_[column]
-            confidence = round(float(probabilities[row, column]), 4)
-            scores = {
-                label: round(float(p), 4)
-                for label, p in zip(self.labels_, probabilities[row], strict=True)
-            }
-            language, match = languages[row], matches[row]
+        for column, odds, terms, language, match in zip(
+            best.tolist(), probabilities.tolist(), explained, languages, matches, strict=True
+        ):
+            queue = labels[column]
+            scores = dict(zip(labels, [round(p, 4) for p in odds], strict=True))
+            confidence = scores[queue]
             if match is not None:
                 to_triage = match.rule.queue == TRIAGE
                 routes.append(
@@ -189,33 +262,23 @@ class Router:
                     )
                 )
                 continue
-            terms = self._top_terms(word_block, row, int(column))
-            explained = f"model: {', '.join(terms)}" if terms else "model: no known words"
-            if not self.supports(language):
+            reason = f"model: {', '.join(terms)}" if terms else "model: no known words"
+            if self.supports(language):
+                triage = confidence < floors[column]
+            else:
                 supported = ", ".join(sorted(self.languages or ()))
-                reason = f"language {language.code!r} not supported (supported: {supported}); "
-                routes.append(
-                    Route(
-                        queue=queue,
-                        confidence=confidence,
-                        triage=True,
-                        reason=reason + explained,
-                        scores=scores,
-                        lang=language.code,
-                    )
+                reason = (
+                    f"language {language.code!r} not supported (supported: {supported}); {reason}"
                 )
-                continue
-            routes.append(
-                Route(
-                    queue=queue,
-                    confidence=confidence,
-                    triage=confidence < self.threshold_for(queue),
-                    reason=explained,
-                    scores=scores,
-                    lang=language.code,
-                )
-            )
+                triage = True
+            routes.append(Route(queue, confidence, triage, reason, scores, language.code))
         return routes
+
+    def predict_proba(self, features: Any) -> np.ndarray:
+        """Calibrated probabilities per queue (columns in ``labels_`` order)."""
+        if self._fused is not None:
+            return self._fused.predict_proba(features)
+        return np.asarray(self._model.predict_proba(features))
 
     def route(self, text: str) -> Route:
         return self.route_batch([text])[0]
@@ -224,21 +287,26 @@ class Router:
         """The best queue per text, model only (no rules, no language check): for evaluation."""
         return [str(label) for label in self.pipeline.predict(list(texts))]
 
-    def _top_terms(self, block: Any, row: int, column: int) -> list[str]:
-        start, end = block.indptr[row], block.indptr[row + 1]
-        indices = block.indices[start:end]
-        if len(indices) == 0:
-            return []
-        coef = self._weights
-        weights = coef[column if coef.shape[0] > 1 else 0, indices]
-        contributions = block.data[start:end] * weights
-        order = np.argsort(-contributions)
-        terms: list[str] = []
-        for i in order:
-            if contributions[i] <= 0 or len(terms) == self.explain_terms:
-                break
-            term = str(self._word_names[indices[i]])
-            # "0", "xurlx" ... are normalisation placeholders: they explain nothing to a person
-            if not all(token in PLACEHOLDERS for token in term.split()):
-                terms.append(term)
+    def _explain(self, words: Any, best: np.ndarray) -> list[list[str]]:
+        """Per row, up to ``explain_terms`` words that pushed it most towards its best queue.
+
+        ``words`` is the word block of the features. A word's push is its TF-IDF value times
+        the linear model's weight for that queue; only positive pushes count, and
+        placeholder-only terms are never named. One pass over the batch's non-zeros, not
+        one per row.
+        """
+        rows = np.repeat(np.arange(words.shape[0]), np.diff(words.indptr))
+        columns, values = words.indices, words.data
+        push = values * self._word_weights[best[rows], columns]
+        keep = (push > 0) & self._explainable[columns]
+        rows, columns, push = rows[keep], columns[keep], push[keep]
+        order = np.lexsort((-push, rows))  # by row, strongest push first
+        rows, columns = rows[order], columns[order]
+        rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
+        keep = rank < self.explain_terms
+        rows, columns = rows[keep], columns[keep]
+        names = self._word_names
+        terms: list[list[str]] = [[] for _ in range(words.shape[0])]
+        for row, column in zip(rows.tolist(), columns.tolist(), strict=True):
+            terms[row].append(names[column])
         return terms

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from classifiers.artifacts import ModelMeta, new_version
+from classifiers.artifacts import ROUTER_FORMAT, ModelMeta, new_version
 from classifiers.evaluate import routing_report
 from classifiers.language import supported_languages
 from classifiers.routing import DEFAULT_THRESHOLD, QUEUES, Router, build_pipeline
@@ -255,6 +255,7 @@ def train_router(
         threshold=threshold,
         thresholds=thresholds,
         languages=languages,
+        router_format=ROUTER_FORMAT,
         metrics=metrics,
         training={
             "examples": len(train),

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from app.learning.service import Classifier
+
 ANDON = [sys.executable, "-m", "app"]
 
 
@@ -62,6 +64,33 @@ def test_classify_adds_the_andon_key(tmp_path: Path, andon_env: dict[str, str]) 
         assert isinstance(verdict["route"]["triage"], bool)
         assert verdict["route"]["reason"]
     assert out[0]["andon"]["sentiment"]["label"] == "negative"
+
+
+def test_classify_a_large_file_in_order_across_worker_processes(
+    tmp_path: Path, andon_env: dict[str, str], classifier: Classifier
+) -> None:
+    texts = [
+        "On hold for 2 hours and still no refund",
+        "Please add a dark mode to the dashboard",
+        "How much is the team plan for 40 seats?",
+        "Loved your webinar yesterday, great campaign!",
+    ]
+    rows = [{"id": n, "text": f"{texts[n % 4]} #{n}"} for n in range(1300)]  # three batches
+    source = tmp_path / "many.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    target = tmp_path / "many.out.jsonl"
+
+    result = andon("classify", "-i", str(source), "-o", str(target), env=andon_env)
+
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line) for line in target.read_text().splitlines()]
+    assert [row["id"] for row in out] == list(range(1300))
+    expected = Classifier(classifier.router, classifier.sentiment, workers=1).classify(
+        [row["text"] for row in rows]
+    )
+    assert [(r["andon"]["route"]["queue"], r["andon"]["sentiment"]["label"]) for r in out] == [
+        (v.route.queue, v.sentiment.label) for v in expected
+    ]
 
 
 def test_classify_input_errors_are_one_line_and_nonzero(

@@ -1,8 +1,10 @@
 """Kill the sync between two pages, restart it, and every item is stored exactly once.
 
 A real ``andon sync`` process pulls a fake Mastodon instance over HTTP. The fake holds
-its answer to the third page until the test has killed the process with SIGKILL — so the
-kill lands after two pages were committed and before the third was stored.
+its answer to the third page until the test has killed the process with SIGKILL. The
+runner stores a page while it pulls the next, so the test waits until the second page is
+committed (a slow upstream never holds a commit back) — the kill then lands after two
+pages were committed and before the third was stored.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -41,6 +44,11 @@ def andon_sync(database_url: str, model_dir: Path) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def stored(factory: sessionmaker[Session]) -> int:
+    with factory() as session:
+        return session.scalar(select(func.count()).select_from(Item)) or 0
 
 
 def test_kill_between_pages_then_restart_stores_every_item_once(
@@ -96,14 +104,15 @@ def test_kill_between_pages_then_restart_stores_every_item_once(
 
         victim = andon_sync(database_url, model_dir)
         assert third_page_asked.wait(timeout=120), "the sync never asked for its third page"
+        deadline = time.monotonic() + 60
+        while stored(factory) < 1 + 2 * PAGE and time.monotonic() < deadline:
+            time.sleep(0.05)
         os.kill(victim.pid, signal.SIGKILL)
         victim.communicate(timeout=30)
         release.set()
         assert victim.returncode == -signal.SIGKILL
 
-        with factory() as session:
-            after_kill = session.scalar(select(func.count()).select_from(Item))
-        assert after_kill == 1 + 2 * PAGE, "two pages were committed before the kill"
+        assert stored(factory) == 1 + 2 * PAGE, "two pages were committed before the kill"
 
         again = andon_sync(database_url, model_dir)
         _, stderr = again.communicate(timeout=120)

@@ -3,6 +3,7 @@ resume, and nothing is lost or stored twice."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -40,16 +41,34 @@ def cluster() -> Iterator[PrivateCluster]:
 
 
 class StopsTheDatabase(ListConnector):
-    """Serves pages; on the given call it stops the database before answering."""
+    """Serves pages; on the given call, once ``committed`` items are stored, it stops the
+    database before answering.
 
-    def __init__(self, cluster: PrivateCluster, on_call: int, **kwargs: object) -> None:
+    The runner stores a page while it pulls the next one, so "mid-sync" is pinned down
+    by waiting for the earlier pages' commit (which a slow page never holds back).
+    """
+
+    def __init__(
+        self, cluster: PrivateCluster, on_call: int, committed: int, **kwargs: object
+    ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.cluster = cluster
         self.on_call = on_call
+        self.committed = committed
 
     def pull(self, cursor: Cursor | None) -> Page:
         page = super().pull(cursor)
         if self.calls == self.on_call:
+            probe = make_engine(self.cluster.url)
+            deadline = time.monotonic() + 60
+            with probe.connect() as connection:
+                while time.monotonic() < deadline:
+                    count = connection.scalar(select(func.count()).select_from(Item))
+                    connection.rollback()
+                    if count is not None and count >= self.committed:
+                        break
+                    time.sleep(0.05)
+            probe.dispose()
             self.cluster.stop()
         return page
 
@@ -65,7 +84,7 @@ def test_database_outage_mid_sync_and_during_requests(
     items = [make_item(n) for n in range(50)]
 
     # The database stops while the third page is being pulled: two pages are committed.
-    breaker = StopsTheDatabase(cluster, on_call=3, items=items, page_size=10)
+    breaker = StopsTheDatabase(cluster, on_call=3, committed=20, items=items, page_size=10)
     with pytest.raises(OperationalError):
         run_sync(factory, "src", classifier, connector_factory=lambda _s: breaker)
 

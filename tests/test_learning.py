@@ -16,6 +16,7 @@ from app.learning import service
 from app.learning.models import TrainingRun
 from app.learning.service import Classifier
 from app.queues.models import Correction, QueueEntry
+from app.signal import service as signal
 from app.sources.models import Source
 from classifiers.artifacts import ModelStore
 from tests.conftest import api_key
@@ -103,6 +104,35 @@ def test_reclassify_applies_rules_without_yanking_claimed_work(
         assert (held.queue, held.state, held.claimed_by) == (before_claimed, "claimed", "agent-1")
     future = utcnow() + timedelta(days=3650)
     assert service.reclassify(factory, classifier, since=future).done == 0
+
+
+def test_reclassify_keeps_peoples_decisions_and_the_signal_exact(
+    factory: sessionmaker[Session], classifier: Classifier
+) -> None:
+    ids = add_items(factory, classifier)
+    with unit_of_work(factory) as session:
+        rerouted = entry_of(session, ids[0])
+        rerouted.queue, rerouted.routed_by = "product", "agent"  # a person's decision
+        verdict = session.get_one(Classification, ids[2])
+        fixed = "negative" if verdict.sentiment != "negative" else "positive"
+        verdict.sentiment = fixed
+        session.add(Correction(item_id=ids[2], field="sentiment", new_value=fixed, text=TEXTS[2]))
+    with unit_of_work(factory) as session:  # the signal as the corrections left it
+        signal.rebuild(session)
+        service.create_rule(
+            session, pattern_type="source", pattern="feed", queue="marketing", actor="t"
+        )
+
+    progress = service.reclassify(factory, classifier, batch_size=2)
+
+    assert progress.done == 3
+    with factory() as session:
+        assert entry_of(session, ids[0]).queue == "product", "a person's routing stays"
+        assert entry_of(session, ids[1]).queue == "marketing", "the model's moves"
+        assert entry_of(session, ids[2]).queue == "marketing"
+        assert session.get_one(Classification, ids[2]).sentiment == fixed, "a person's sentiment"
+        assert session.get_one(Classification, ids[1]).reason.startswith("rule ")
+        assert signal.stored(session) == signal.recompute(session)
 
 
 def test_corrections_are_labels_and_training_records_a_challenge(

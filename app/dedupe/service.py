@@ -27,7 +27,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from sqlalchemy.orm import Session
@@ -72,7 +73,31 @@ def similarity(a: frozenset[str], b: frozenset[str]) -> tuple[int, float]:
     return shared, shared / min(len(a), len(b))
 
 
-def upstream_original(item: Item) -> str | None:
+class Groupable(Protocol):
+    """What grouping reads and sets on an item (an ``Item`` or a row just inserted)."""
+
+    dedupe_group_id: int | None
+    dedupe_reason: str | None
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def source_id(self) -> int: ...
+    @property
+    def external_id(self) -> str: ...
+    @property
+    def identity_id(self) -> int | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def raw(self) -> Mapping[str, Any]: ...
+
+
+def upstream_original(item: Groupable) -> str | None:
     marker = item.raw.get("andon") if isinstance(item.raw, Mapping) else None
     if isinstance(marker, Mapping):
         original = marker.get("duplicate_of")
@@ -81,14 +106,14 @@ def upstream_original(item: Item) -> str | None:
     return None
 
 
-def _join(item: Item, original: Item, reason: str) -> None:
+def _join(item: Groupable, original: Groupable, reason: str) -> None:
     group = original.dedupe_group_id or original.id
     if original.dedupe_group_id is None:
         original.dedupe_group_id, original.dedupe_reason = group, reason
     item.dedupe_group_id, item.dedupe_reason = group, reason
 
 
-def follow_upstream(session: Session, item: Item) -> bool:
+def follow_upstream(session: Session, item: Groupable) -> bool:
     """Join the group of the original an ideas portal merged this item into."""
     external = upstream_original(item)
     if external is None or item.dedupe_group_id is not None:
@@ -100,36 +125,46 @@ def follow_upstream(session: Session, item: Item) -> bool:
     return True
 
 
-def group_new(session: Session, items: Sequence[Item]) -> None:
-    """Find each new item's exact or near-duplicate among its customer's earlier items."""
+def group_new(session: Session, items: Sequence[Groupable]) -> None:
+    """Find each new item's exact or near-duplicate among its customer's earlier items.
+
+    ``items`` are the page's new items, already inserted (they have ids). Earlier items
+    of the same customers come from one query over the page's whole window; each item
+    then takes, in Python, its own customer's items in its own window (the page's earlier
+    items included).
+    """
     window = timedelta(hours=get_settings().dedupe_window_hours)
     ordered = sorted(items, key=lambda i: i.id)
-    # One query for every customer of the page over the page's whole window; each item
-    # then takes, in Python, its own customer's items in its own window (same rule).
     known = [item for item in ordered if item.identity_id is not None]
-    by_identity: dict[int, list[Item]] = defaultdict(list)
+    by_identity: dict[int, list[Groupable]] = defaultdict(list)
     if known:
-        for other in repository.recent_of_identities(
+        for stored in repository.recent_of_identities(
             session,
             {item.identity_id for item in known if item.identity_id is not None},
             start=min(item.created_at for item in known) - window,
             end=max(item.created_at for item in known) + window,
-            before_id=max(item.id for item in known),
+            before_id=ordered[0].id,
         ):
-            if other.identity_id is not None:
-                by_identity[other.identity_id].append(other)
+            if stored.identity_id is not None:
+                by_identity[stored.identity_id].append(stored)
+        for item in known:  # by id, after the stored ones
+            if item.identity_id is not None:
+                by_identity[item.identity_id].append(item)
     for item in ordered:
         if follow_upstream(session, item) or item.identity_id is None:
             continue
+        start, end = item.created_at - window, item.created_at + window
+        candidates = [
+            other
+            for other in by_identity.get(item.identity_id, ())
+            if other.id < item.id and start <= other.created_at <= end
+        ]
+        if not candidates:
+            continue
         text = normalised(item.title, item.text)
         words = content_words(item.title, item.text)
-        best: tuple[float, int, Item, str] | None = None
-        start, end = item.created_at - window, item.created_at + window
-        for other in by_identity.get(item.identity_id, ()):
-            if other.id >= item.id:
-                break  # by id: the rest were stored after this item
-            if not start <= other.created_at <= end:
-                continue
+        best: tuple[float, int, Groupable, str] | None = None
+        for other in candidates:
             if normalised(other.title, other.text) == text:
                 candidate = (2.0, -other.id, other, "exact")
             else:
@@ -142,16 +177,6 @@ def group_new(session: Session, items: Sequence[Item]) -> None:
         if best is not None:
             _join(item, best[2], best[3])
     session.flush()
-
-
-def link_new_items(session: Session, items: Sequence[Item]) -> None:
-    """At ingest, before classification: identity first, then duplicates."""
-    from app.identity.service import assign
-
-    if not items:
-        return
-    assign(session, items)
-    group_new(session, items)
 
 
 def contributions(session: Session, items: Sequence[Item]) -> dict[int, Contribution | None]:

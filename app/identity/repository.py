@@ -2,29 +2,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import bulk
+from app.db import utcnow
 from app.identity.models import AuthorIdentity, IdentityKey
 from app.items.models import Item
 
-
-def keys_by_value(
-    session: Session, pairs: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], IdentityKey]:
-    if not pairs:
-        return {}
-    statement = select(IdentityKey).where(
-        tuple_(IdentityKey.kind, IdentityKey.value).in_(list(pairs))
-    )
-    return {(key.kind, key.value): key for key in session.scalars(statement)}
-
-
-def identities(session: Session, ids: Sequence[int]) -> dict[int, AuthorIdentity]:
-    if not ids:
-        return {}
-    statement = select(AuthorIdentity).where(AuthorIdentity.id.in_(ids))
-    return {identity.id: identity for identity in session.scalars(statement)}
+# Keys per query: well under every backend's bound-parameter limit.
+_CHUNK = 400
 
 
 def keys_of_identity(session: Session, identity_id: int) -> Sequence[IdentityKey]:
@@ -35,3 +22,57 @@ def keys_of_identity(session: Session, identity_id: int) -> Sequence[IdentityKey
 def items_of_identity(session: Session, identity_id: int) -> Sequence[Item]:
     statement = select(Item).where(Item.identity_id == identity_id).order_by(Item.id)
     return session.scalars(statement).all()
+
+
+def key_owners(session: Session, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """The identity each known ``(kind, value)`` key names.
+
+    One ``kind = ? AND value IN (…)`` query per kind and chunk: it walks the (kind, value)
+    unique index, where a row-value ``IN`` would not on every backend.
+    """
+    values_by_kind: dict[str, list[str]] = {}
+    for kind, value in pairs:
+        values_by_kind.setdefault(kind, []).append(value)
+    owners: dict[tuple[str, str], int] = {}
+    for kind, values in sorted(values_by_kind.items()):
+        for offset in range(0, len(values), _CHUNK):
+            statement = select(IdentityKey.value, IdentityKey.identity_id).where(
+                IdentityKey.kind == kind, IdentityKey.value.in_(values[offset : offset + _CHUNK])
+            )
+            owners.update({(kind, value): owner for value, owner in session.execute(statement)})
+    return owners
+
+
+def display_names(session: Session, ids: Sequence[int]) -> dict[int, str | None]:
+    names: dict[int, str | None] = {}
+    for offset in range(0, len(ids), _CHUNK):
+        statement = select(AuthorIdentity.id, AuthorIdentity.display_name).where(
+            AuthorIdentity.id.in_(ids[offset : offset + _CHUNK])
+        )
+        names.update(dict(session.execute(statement).all()))
+    return names
+
+
+def insert_identities(session: Session, display_names: Sequence[str | None]) -> list[int]:
+    """Insert one identity per name; their ids, in the same order."""
+    now = utcnow()
+    rows = [{"display_name": name, "created_at": now} for name in display_names]
+    return bulk.insert_returning_ids(session, AuthorIdentity, rows)
+
+
+def insert_keys(session: Session, keys: Sequence[tuple[int, str, str]]) -> None:
+    now = utcnow()
+    bulk.insert_rows(
+        session,
+        IdentityKey,
+        [
+            {
+                "identity_id": owner,
+                "kind": kind,
+                "value": value,
+                "linked_by": "auto",
+                "created_at": now,
+            }
+            for owner, kind, value in keys
+        ],
+    )

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import unicodedata
 from collections.abc import Sequence
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -38,7 +39,24 @@ log = logging.getLogger(__name__)
 STRENGTH = {"account": 0, "email": 1, "handle": 2}
 
 
-def keys_of(item: Item) -> list[tuple[str, str]]:
+class Linkable(Protocol):
+    """What identity linking reads of an item (an ``Item`` or a row about to be stored)."""
+
+    identity_id: int | None
+
+    @property
+    def channel(self) -> str: ...
+    @property
+    def author_id(self) -> str | None: ...
+    @property
+    def author_email(self) -> str | None: ...
+    @property
+    def author_handle(self) -> str | None: ...
+    @property
+    def author_name(self) -> str | None: ...
+
+
+def keys_of(item: Linkable) -> list[tuple[str, str]]:
     keys: list[tuple[str, str]] = []
     if item.author_id:
         keys.append(("account", f"{item.channel}:{item.author_id}"[:320]))
@@ -60,52 +78,61 @@ def names_agree(a: str | None, b: str | None) -> bool:
     return not _name(a) or not _name(b) or _name(a) == _name(b)
 
 
-def assign(session: Session, items: Sequence[Item]) -> None:
-    """Give each new item (in id order) its identity, creating or extending identities."""
+def assign(session: Session, items: Sequence[Linkable]) -> None:
+    """Give each new item its identity, creating or extending identities.
+
+    ``items`` come in the order they are stored (by id). New identities and keys are
+    written in bulk: the items that open an identity first hold a placeholder, replaced by
+    the identity's id once the identities are inserted.
+    """
     pairs = sorted({key for item in items for key in keys_of(item)})
-    known = repository.keys_by_value(session, pairs)
-    names = {
-        identity.id: identity.display_name
-        for identity in repository.identities(
-            session, sorted({k.identity_id for k in known.values()})
-        ).values()
-    }
-    for item in sorted(items, key=lambda i: i.id):
+    known = repository.key_owners(session, pairs)
+    names = repository.display_names(session, sorted(set(known.values())))
+    opened: list[str | None] = []  # display names of the identities this batch opens
+    new_keys: list[tuple[int, str, str]] = []
+    for item in items:
         keys = keys_of(item)
         if not keys:
             continue
         matches: list[tuple[int, int]] = []  # (strength, identity id)
         for kind, value in keys:
-            key = known.get((kind, value))
-            if key is None:
+            owner = known.get((kind, value))
+            if owner is None:
                 continue
-            if kind == "handle" and not names_agree(names.get(key.identity_id), item.author_name):
+            if kind == "handle" and not names_agree(names.get(owner), item.author_name):
                 continue
-            matches.append((STRENGTH[kind], key.identity_id))
+            matches.append((STRENGTH[kind], owner))
         if matches:
             identity_id = min(matches)[1]
             if len({identity for _, identity in matches}) > 1:
                 log.info(
-                    "item %s names identities %s; joined %s, not merged",
-                    item.id,
+                    "an item of %s names identities %s; joined %s, not merged",
+                    item.channel,
                     sorted({identity for _, identity in matches}),
                     identity_id,
                 )
         else:
-            identity = AuthorIdentity(display_name=item.author_name)
-            session.add(identity)
-            session.flush()
-            identity_id = identity.id
+            opened.append(item.author_name)
+            identity_id = -len(opened)  # a placeholder until the identity is inserted
             names[identity_id] = item.author_name
         if not names.get(identity_id) and item.author_name:
             names[identity_id] = item.author_name
         for kind, value in keys:
             if (kind, value) not in known:
-                key = IdentityKey(identity_id=identity_id, kind=kind, value=value)
-                session.add(key)
-                known[(kind, value)] = key
+                new_keys.append((identity_id, kind, value))
+                known[(kind, value)] = identity_id
         item.identity_id = identity_id
-    session.flush()
+    if not opened and not new_keys:
+        return
+    ids = repository.insert_identities(session, opened)
+
+    def real(identity_id: int) -> int:
+        return ids[-identity_id - 1] if identity_id < 0 else identity_id
+
+    for item in items:
+        if item.identity_id is not None and item.identity_id < 0:
+            item.identity_id = real(item.identity_id)
+    repository.insert_keys(session, [(real(owner), kind, value) for owner, kind, value in new_keys])
 
 
 def get(session: Session, identity_id: int) -> AuthorIdentity:

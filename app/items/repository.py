@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.orm import Session
 
+from app import bulk
 from app.items.models import Classification, Item, ItemMetricSnapshot
-from app.queues.models import QueueEntry
+from app.queues.models import Correction, QueueEntry
+from app.sources.models import Source
 
 CHUNK = 500
 
@@ -22,6 +25,56 @@ def by_external_ids(
         statement = select(Item).where(Item.source_id == source_id, Item.external_id.in_(chunk))
         found.update({item.external_id: item for item in session.scalars(statement)})
     return found
+
+
+def insert_items(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Insert new items of one source in bulk; their ids by external id."""
+    ids = bulk.insert_returning_ids(session, Item, rows)
+    return {str(row["external_id"]): new for row, new in zip(rows, ids, strict=True)}
+
+
+def content_hashes(session: Session, source_id: int, external_ids: Sequence[str]) -> dict[str, str]:
+    """The stored content hash of each of these items that is stored."""
+    found: dict[str, str] = {}
+    for start in range(0, len(external_ids), CHUNK):
+        chunk = external_ids[start : start + CHUNK]
+        statement = select(Item.external_id, Item.content_hash).where(
+            Item.source_id == source_id, Item.external_id.in_(chunk)
+        )
+        found.update(dict(session.execute(statement).all()))
+    return found
+
+
+def set_dedupe_groups(
+    session: Session, groups: Sequence[tuple[int, int | None, str | None]]
+) -> None:
+    """``(item id, group id, reason)`` for items just inserted that joined a group."""
+    if not groups:
+        return
+    session.execute(
+        update(Item),
+        [
+            {"id": item, "dedupe_group_id": group, "dedupe_reason": why}
+            for item, group, why in groups
+        ],
+    )
+
+
+def insert_snapshots(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    bulk.insert_rows(session, ItemMetricSnapshot, rows)
+
+
+def insert_classifications(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    bulk.insert_rows(session, Classification, rows)
+
+
+def insert_entries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    bulk.insert_rows(session, QueueEntry, rows)
+
+
+def source_names(session: Session, source_ids: Sequence[int]) -> dict[int, str]:
+    statement = select(Source.id, Source.name).where(Source.id.in_(sorted(set(source_ids))))
+    return dict(session.execute(statement).all())
 
 
 def classifications(session: Session, item_ids: Sequence[int]) -> dict[int, Classification]:
@@ -103,3 +156,129 @@ def metric_changes(
     if queue is not None:
         statement = statement.where(QueueEntry.queue == queue)
     return [(row[0], row[1], row[2], row[3]) for row in session.execute(statement).all()]
+
+
+# -- re-scoring stored items in bulk -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """What classification and the signal read of a stored item, without the ORM."""
+
+    id: int
+    source_id: int
+    channel: str
+    kind: str
+    title: str | None
+    text: str
+    author_id: str | None
+    author_handle: str | None
+    author_name: str | None
+    author_email: str | None
+    author_followers: int | None
+    created_at: datetime
+    metrics: dict[str, Any]
+    lang: str | None
+    identity_id: int | None
+    dedupe_group_id: int | None
+    content_hash: str
+
+
+_STORED = tuple(getattr(Item, name) for name in StoredItem.__dataclass_fields__)
+
+
+def stored_batch(
+    session: Session, *, since: datetime | None, after_id: int, limit: int
+) -> list[StoredItem]:
+    """The next ``limit`` stored items (not deleted upstream) after ``after_id``, by id."""
+    statement = (
+        select(*_STORED)
+        .where(Item.id > after_id, Item.deleted_at.is_(None))
+        .order_by(Item.id)
+        .limit(limit)
+    )
+    if since is not None:
+        statement = statement.where(Item.created_at >= since)
+    return [StoredItem(*row) for row in session.execute(statement)]
+
+
+def stored_items(session: Session, ids: Sequence[int]) -> list[StoredItem]:
+    found: list[StoredItem] = []
+    for start in range(0, len(ids), CHUNK):
+        statement = select(*_STORED).where(Item.id.in_(ids[start : start + CHUNK]))
+        found.extend(StoredItem(*row) for row in session.execute(statement))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class EntryView:
+    id: int
+    queue: str
+    state: str
+    routed_by: str
+    waiting_since: datetime
+
+
+def current_entry_views(
+    session: Session, item_ids: Sequence[int], *, lock: bool = False
+) -> dict[int, EntryView]:
+    """Each item's current entry; ``lock`` holds them (PostgreSQL) until the commit."""
+    found: dict[int, EntryView] = {}
+    for start in range(0, len(item_ids), CHUNK):
+        statement = select(
+            QueueEntry.item_id,
+            QueueEntry.id,
+            QueueEntry.queue,
+            QueueEntry.state,
+            QueueEntry.routed_by,
+            QueueEntry.waiting_since,
+        ).where(
+            QueueEntry.item_id.in_(item_ids[start : start + CHUNK]),
+            QueueEntry.state != "rerouted",
+        )
+        if lock:
+            statement = statement.order_by(QueueEntry.id).with_for_update()
+        for item_id, entry_id, queue, state, routed_by, waiting in session.execute(statement):
+            found[item_id] = EntryView(entry_id, queue, state, routed_by, waiting)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictView:
+    sentiment: str
+    compound: float
+
+
+def verdict_views(session: Session, item_ids: Sequence[int]) -> dict[int, VerdictView]:
+    found: dict[int, VerdictView] = {}
+    for start in range(0, len(item_ids), CHUNK):
+        statement = select(
+            Classification.item_id, Classification.sentiment, Classification.compound
+        ).where(Classification.item_id.in_(item_ids[start : start + CHUNK]))
+        for item_id, sentiment, compound in session.execute(statement):
+            found[item_id] = VerdictView(sentiment, compound)
+    return found
+
+
+def corrected_sentiments(session: Session, item_ids: Sequence[int]) -> dict[int, str]:
+    """The sentiment a person last gave each of these items, where one did."""
+    found: dict[int, str] = {}
+    for start in range(0, len(item_ids), CHUNK):
+        statement = (
+            select(Correction.item_id, Correction.new_value)
+            .where(
+                Correction.item_id.in_(item_ids[start : start + CHUNK]),
+                Correction.field == "sentiment",
+            )
+            .order_by(Correction.id)
+        )
+        found.update(dict(session.execute(statement).all()))  # the latest wins
+    return found
+
+
+def update_classifications(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    bulk.update_rows(session, Classification, "item_id", rows)
+
+
+def update_entries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    bulk.update_rows(session, QueueEntry, "id", rows)

@@ -46,29 +46,11 @@ def corrections(session: Session) -> Sequence[Correction]:
     return session.scalars(select(Correction).order_by(Correction.id)).all()
 
 
-def item_ids(session: Session, *, since: datetime | None, after_id: int, limit: int) -> list[int]:
-    """Ids of stored items (not deleted upstream) in id order, for re-classification."""
-    statement = (
-        select(Item.id)
-        .where(Item.id > after_id, Item.deleted_at.is_(None))
-        .order_by(Item.id)
-        .limit(limit)
-    )
-    if since is not None:
-        statement = statement.where(Item.created_at >= since)
-    return list(session.scalars(statement))
-
-
 def count_items(session: Session, *, since: datetime | None) -> int:
     statement = select(func.count()).select_from(Item).where(Item.deleted_at.is_(None))
     if since is not None:
         statement = statement.where(Item.created_at >= since)
     return int(session.scalar(statement) or 0)
-
-
-def items(session: Session, ids: Sequence[int]) -> list[Item]:
-    found = {item.id: item for item in session.scalars(select(Item).where(Item.id.in_(ids)))}
-    return [found[item_id] for item_id in ids if item_id in found]
 
 
 def training_runs(session: Session, limit: int) -> Sequence[TrainingRun]:

@@ -22,8 +22,9 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import utcnow
 from app.learning import repository
 from app.learning.models import RoutingRule, RuleSetVersion, TrainingRun
+from app.ops import heap
 from classifiers.artifacts import ArtifactError, ModelStore
 from classifiers.routing import QUEUES, Route, Router
 from classifiers.rules import EMPTY_RULES, ItemFacts, Rule, RuleSet, check_rule
@@ -68,12 +70,20 @@ class Classifier:
     """Sentiment and routing for batches of texts.
 
     Classification is CPU-bound pure Python (VADER, the care rules, TF-IDF), so one process
-    uses one core. A batch of at least ``parallel_min`` texts is split: this process scores
-    one share while ``workers - 1`` worker processes score the rest. ``workers`` defaults to
-    the core count; 1 keeps everything in this process. Small batches never pay the hand-off.
+    uses one core. A batch of at least ``parallel_min`` texts is split over ``workers``
+    worker processes (``workers`` defaults to the core count; 1 keeps everything in this
+    process, and small batches never pay the hand-off).
+
+    ``submit`` starts a batch and returns at once with a ``PendingVerdicts``: the ingest
+    runner classifies the next page in the workers while this process stores the current
+    one, so storage and classification overlap on different cores. ``classify`` is
+    ``submit(...).result()``.
+
     Workers are forked (they inherit the loaded models at no cost) when this process has a
-    single thread; a threaded process (the API server) starts them with ``forkserver``, which
-    is safe with threads, and sends each worker the models once.
+    single thread; a threaded process (the API server) starts them with ``forkserver``,
+    which is safe with threads, and sends each worker the models once. Replacing the router
+    or the sentiment scorer (a model promoted or rolled back) stops the workers, so the
+    next batch is scored by the new models.
     """
 
     def __init__(
@@ -85,17 +95,35 @@ class Classifier:
         parallel_min: int = 200,
         start_method: str | None = None,
     ) -> None:
-        self.router = router
-        self.sentiment = sentiment or SentimentScorer()
+        self._pool: Executor | None = None
+        self._router = router
+        self._sentiment = sentiment or SentimentScorer()
         self.workers = max(1, workers if workers is not None else os.cpu_count() or 1)
         self.parallel_min = parallel_min
         self.start_method = start_method
-        self._pool: Executor | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_pool"] = None  # a worker gets the models, never the pool
         return state
+
+    @property
+    def router(self) -> Router:
+        return self._router
+
+    @router.setter
+    def router(self, router: Router) -> None:
+        self._router = router
+        self.close()  # the workers hold the old model
+
+    @property
+    def sentiment(self) -> SentimentScorer:
+        return self._sentiment
+
+    @sentiment.setter
+    def sentiment(self, sentiment: SentimentScorer) -> None:
+        self._sentiment = sentiment
+        self.close()
 
     @property
     def model_version(self) -> str:
@@ -112,10 +140,20 @@ class Classifier:
         facts: Sequence[ItemFacts] | None = None,
         rules: RuleSet = EMPTY_RULES,
     ) -> list[Verdict]:
+        return self.submit(texts, facts=facts, rules=rules).result()
+
+    def submit(
+        self,
+        texts: Sequence[str],
+        *,
+        facts: Sequence[ItemFacts] | None = None,
+        rules: RuleSet = EMPTY_RULES,
+    ) -> PendingVerdicts:
+        """Start classifying a batch; the verdicts come from ``result()``, in order."""
         pool = self._pool_for(len(texts))
         if pool is None:
-            return self.classify_here(texts, facts=facts, rules=rules)
-        share = -(-len(texts) // self.workers)  # ceil; this process takes the first share
+            return PendingVerdicts([], self.classify_here(texts, facts=facts, rules=rules))
+        share = -(-len(texts) // self.workers)  # ceil: one share per worker
         futures = [
             pool.submit(
                 _classify_in_worker,
@@ -123,13 +161,9 @@ class Classifier:
                 None if facts is None else list(facts[start : start + share]),
                 rules,
             )
-            for start in range(share, len(texts), share)
+            for start in range(0, len(texts), share)
         ]
-        head = None if facts is None else facts[:share]
-        verdicts = self.classify_here(texts[:share], facts=head, rules=rules)
-        for future in futures:
-            verdicts.extend(future.result())
-        return verdicts
+        return PendingVerdicts(futures)
 
     def classify_here(
         self,
@@ -145,6 +179,23 @@ class Classifier:
             Verdict(sentiment=sentiment, route=route)
             for sentiment, route in zip(sentiments, routes, strict=True)
         ]
+
+    def start(self) -> None:
+        """Start the worker processes now (not at the first large batch), if there are any.
+
+        Called before a process starts threads of its own, so the workers can be forked.
+        """
+        pool = self._pool_for(self.parallel_min)
+        if pool is not None:
+            for future in [pool.submit(_ready) for _ in range(self.workers)]:
+                future.result()
+
+    def worker_pids(self) -> list[int]:
+        """The process ids of the running workers (none before ``start`` or a large batch)."""
+        if not isinstance(self._pool, ProcessPoolExecutor):
+            return []
+        processes = getattr(self._pool, "_processes", None) or {}
+        return sorted(int(pid) for pid in processes)
 
     def close(self) -> None:
         """Stop the worker processes, if any were started."""
@@ -163,12 +214,30 @@ class Classifier:
                 safe = "forkserver" if "forkserver" in available else "spawn"
                 method = "fork" if single and "fork" in available else safe
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers - 1,
+                max_workers=self.workers,
                 mp_context=multiprocessing.get_context(method),
                 initializer=_adopt,
                 initargs=(self,),
             )
         return self._pool
+
+
+class PendingVerdicts:
+    """A batch being classified in worker processes (or already done in this one)."""
+
+    def __init__(
+        self, futures: Sequence[Future[list[Verdict]]], done: list[Verdict] | None = None
+    ) -> None:
+        self._futures = list(futures)
+        self._done = done
+
+    def result(self) -> list[Verdict]:
+        if self._done is None:
+            verdicts: list[Verdict] = []
+            for future in self._futures:
+                verdicts.extend(future.result())
+            self._done = verdicts
+        return self._done
 
 
 _worker_classifier: Classifier | None = None
@@ -179,6 +248,22 @@ def _adopt(classifier: Classifier) -> None:
     global _worker_classifier
     classifier._pool = None  # a worker never starts workers of its own
     _worker_classifier = classifier
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose parent died (killed with -9: no shutdown) exits within a second.
+
+    Its siblings hold the task pipe open, so it would never see end-of-file and would
+    otherwise wait forever, holding its memory and the parent's output pipes.
+    """
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
+
+
+def _ready() -> bool:
+    return _worker_classifier is not None
 
 
 def _classify_in_worker(
@@ -231,9 +316,15 @@ def load_router(model_dir: Path, threshold: float) -> Router:
     return active_router(store, threshold) or train_seed_router(store, threshold)
 
 
-def load_classifier(model_dir: Path, threshold: float) -> Classifier:
+def load_classifier(model_dir: Path, threshold: float, *, workers: int | None = None) -> Classifier:
+    """The active router and the sentiment scorer; ``workers`` classification processes
+    (default: one per core)."""
     # Sentiment: the hybrid model cached in model_dir/sentiment, trained from the seed when absent.
-    return Classifier(load_router(model_dir, threshold), sentiment=load_sentiment(model_dir))
+    classifier = Classifier(
+        load_router(model_dir, threshold), sentiment=load_sentiment(model_dir), workers=workers
+    )
+    heap.settle()  # the models live as long as the process: the collector stops re-scanning them
+    return classifier
 
 
 def activate(
@@ -498,24 +589,40 @@ def reclassify(
     """Re-score stored items with ``classifier``, one committed transaction per batch.
 
     Items are read from the database (their raw payload and text are kept), never pulled
-    again. ``classify_items`` moves only open entries the model routed: an item an agent
-    has claimed or closed, or a person re-routed, keeps its queue.
+    again. The next batch is classified (in the worker processes) while this one is
+    written. ``app.items.service.rescore`` moves only open entries the model routed: an
+    item an agent has claimed or closed, or a person re-routed, keeps its queue, and a
+    sentiment a person corrected stays.
     """
     from app.db import unit_of_work
-    from app.items.service import classify_items
+    from app.items import repository as items
+    from app.items.service import facts_of_stored, rescore
 
     with factory() as session:
         progress = ReclassifyProgress(total=repository.count_items(session, since=since))
+    if progress.total >= classifier.parallel_min and batch_size >= classifier.parallel_min:
+        classifier.start()
     last_id = 0
+    pending: tuple[list[items.StoredItem], PendingVerdicts] | None = None
     while True:
-        with unit_of_work(factory) as session:
-            ids = repository.item_ids(session, since=since, after_id=last_id, limit=batch_size)
-            if not ids:
-                break
-            classify_items(session, repository.items(session, ids), classifier)
-        last_id = ids[-1]
-        progress.done += len(ids)
-        progress.batches += 1
-        if on_batch is not None:
-            on_batch(progress)
-    return progress
+        ahead = None
+        with factory() as session:
+            batch = items.stored_batch(session, since=since, after_id=last_id, limit=batch_size)
+            if batch:
+                names = items.source_names(session, [item.source_id for item in batch])
+                facts = [facts_of_stored(item, names.get(item.source_id)) for item in batch]
+                verdicts = classifier.submit(
+                    [fact.text for fact in facts], facts=facts, rules=current_rules(session)
+                )
+                ahead = (batch, verdicts)
+                last_id = batch[-1].id
+        if pending is not None:
+            with unit_of_work(factory) as session:
+                rescore(session, pending[0], pending[1].result(), classifier)
+            progress.done += len(pending[0])
+            progress.batches += 1
+            if on_batch is not None:
+                on_batch(progress)
+        if ahead is None:
+            return progress
+        pending = ahead

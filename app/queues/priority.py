@@ -116,23 +116,56 @@ def hours_between(start: datetime, end: datetime) -> float:
     return (end - start).total_seconds() / 3600
 
 
-def assign(entry: QueueEntry, item: Item, verdict: Classification | None, weights: Weights) -> None:
-    """Score ``entry`` (its static part, breakdown and pull rank)."""
-    label = verdict.sentiment if verdict is not None else None
-    compound = verdict.compound if verdict is not None else 0.0
+@dataclass(frozen=True, slots=True)
+class Score:
+    static: float
+    """The part of the priority that does not change with time."""
+    breakdown: dict[str, float]
+    rank: float
+
+
+def score(
+    weights: Weights,
+    *,
+    label: str | None,
+    compound: float,
+    followers: int | None,
+    metrics: Mapping[str, Any],
+    channel: str,
+    waiting_since: datetime,
+) -> Score:
+    """An entry's static priority, its breakdown and its pull rank."""
     parts = {
         "sentiment": weights.sentiment * sentiment_signal(label, compound),
-        "reach": weights.reach * reach_signal(item.author_followers),
-        "votes": weights.votes * votes_signal(item.metrics or {}),
-        "channel": weights.channel * channel_signal(item.channel, weights),
+        "reach": weights.reach * reach_signal(followers),
+        "votes": weights.votes * votes_signal(metrics),
+        "channel": weights.channel * channel_signal(channel, weights),
     }
     parts = {name: round(value, 4) for name, value in parts.items()}
     static = round(sum(parts.values()), 4)
+    return Score(
+        static=static,
+        breakdown={**parts, "age_per_hour": weights.age_per_hour},
+        rank=rank_of(static, waiting_since, weights.age_per_hour),
+    )
+
+
+def assign(entry: QueueEntry, item: Item, verdict: Classification | None, weights: Weights) -> None:
+    """Score ``entry`` (its static part, breakdown and pull rank)."""
     if entry.waiting_since is None:  # not flushed yet: the default has not applied
         entry.waiting_since = entry.created_at or datetime.now(UTC)
-    entry.priority = static
-    entry.priority_breakdown = {**parts, "age_per_hour": weights.age_per_hour}
-    entry.rank = rank_of(static, entry.waiting_since, weights.age_per_hour)
+    scored = score(
+        weights,
+        label=verdict.sentiment if verdict is not None else None,
+        compound=verdict.compound if verdict is not None else 0.0,
+        followers=item.author_followers,
+        metrics=item.metrics or {},
+        channel=item.channel,
+        waiting_since=entry.waiting_since,
+    )
+    entry.priority = scored.static
+    entry.priority_breakdown = scored.breakdown
+    entry.rank = scored.rank
 
 
 def rank_of(static: float, waiting_since: datetime, age_per_hour: float) -> float:

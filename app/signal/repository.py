@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
+from app import bulk
 from app.db import insert_for
 from app.items.models import Classification, Item
 from app.queues.models import QueueEntry
@@ -41,7 +42,7 @@ def upsert_deltas(session: Session, rows: Iterable[dict[str, object]]) -> None:
     # One statement, executed many: a page touches hundreds of hourly rollups. A fixed
     # order keeps concurrent writers from deadlocking on PostgreSQL.
     rows.sort(key=lambda row: (row["bucket_start"], row["queue"], row["channel"]))
-    session.execute(statement, rows)
+    bulk.execute_many(session, "signal_rollup.upsert", statement, rows)
 
 
 AuthorKey = tuple[str, datetime, str, str, str]
@@ -53,25 +54,15 @@ _AUTHOR_CHUNK = 500
 def bump_authors(session: Session, deltas: Sequence[tuple[AuthorKey, int]]) -> dict[AuthorKey, int]:
     """Add each delta to its author's item count in a bucket; the new count per key.
 
-    One upsert executed for all the keys (SQLAlchemy sends them as multi-row ``VALUES``);
-    results are matched by the key columns ``RETURNING`` gives back, so their order does
-    not matter. Keys must be distinct; pass them sorted (a fixed lock order).
+    Keys must be distinct; pass them sorted (a fixed lock order). Each chunk is one atomic
+    upsert returning the new counts, so two writers (two sources syncing at once) never
+    both see an author "appear".
     """
-    if not deltas:
-        return {}
-    table = SignalAuthor.__table__
-    statement = insert_for(session)(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=list(AUTHOR_KEY_COLUMNS),
-        set_={"items": table.c["items"] + statement.excluded["items"]},
-    ).returning(*(table.c[name] for name in AUTHOR_KEY_COLUMNS), table.c["items"])
     rows = [
         {**dict(zip(AUTHOR_KEY_COLUMNS, key, strict=True)), "items": delta} for key, delta in deltas
     ]
-    counts: dict[AuthorKey, int] = {}
-    for row in session.execute(statement, rows):
-        counts[(row[0], row[1], row[2], row[3], row[4])] = int(row[5])
-    return counts
+    counts = bulk.add_returning(session, SignalAuthor, AUTHOR_KEY_COLUMNS, ("items",), rows)
+    return {key: int(values[0]) for (key, _), values in zip(deltas, counts, strict=True)}
 
 
 def delete_authors(session: Session, keys: Sequence[AuthorKey]) -> None:
@@ -86,18 +77,20 @@ def delete_authors(session: Session, keys: Sequence[AuthorKey]) -> None:
 
 
 def upsert_buckets(session: Session, rows: Sequence[dict[str, object]]) -> None:
-    """Add each row's counters and author delta to its bucket, creating it if new."""
-    insert_ = insert_for(session)
+    """Add each row's counters and author delta to its bucket, creating it if new.
+
+    One statement executed for all the rows; pass them in key order (a fixed lock order:
+    concurrent writers cannot deadlock).
+    """
+    if not rows:
+        return
     table = SignalBucket.__table__
-    for row in rows:
-        statement = insert_(table).values(**row)
-        statement = statement.on_conflict_do_update(
-            index_elements=list(BUCKET_KEY_COLUMNS),
-            set_={
-                name: table.c[name] + statement.excluded[name] for name in (*COUNTERS, "authors")
-            },
-        )
-        session.execute(statement)
+    statement = insert_for(session)(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(BUCKET_KEY_COLUMNS),
+        set_={name: table.c[name] + statement.excluded[name] for name in (*COUNTERS, "authors")},
+    )
+    bulk.execute_many(session, "signal_bucket.upsert", statement, list(rows))
 
 
 def mark_signal_changed(session: Session) -> None:
@@ -123,8 +116,9 @@ def signal_version(session: Session) -> str | None:
 
 
 def add_feed_events(session: Session, arrivals: Sequence[tuple[str, int]], at: datetime) -> None:
-    session.execute(
-        insert(FeedEvent),
+    bulk.insert_rows(
+        session,
+        FeedEvent,
         [{"queue": queue, "item_id": item_id, "recorded_at": at} for queue, item_id in arrivals],
     )
 

@@ -35,13 +35,14 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from functools import lru_cache
+from typing import Any, Literal, Protocol
 
 from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
 from app.db import utcnow
-from app.items.models import Classification, Item
+from app.items.models import Classification
 from app.queues.models import QueueEntry
 from app.signal import repository
 
@@ -111,7 +112,32 @@ def demand_weight(
     return round(weight, 4)
 
 
-def author_key(item: Item) -> str:
+class Contributor(Protocol):
+    """What the signal reads of an item: an ``Item``, or a row the ingest just inserted."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def metrics(self) -> Mapping[str, Any]: ...
+    @property
+    def author_followers(self) -> int | None: ...
+    @property
+    def author_id(self) -> str | None: ...
+    @property
+    def author_handle(self) -> str | None: ...
+    @property
+    def author_email(self) -> str | None: ...
+    @property
+    def identity_id(self) -> int | None: ...
+    @property
+    def dedupe_group_id(self) -> int | None: ...
+
+
+def author_key(item: Contributor) -> str:
     """The author counted in "distinct authors": the customer, else the account, else the item."""
     if item.identity_id is not None:
         return f"id:{item.identity_id}"
@@ -121,13 +147,13 @@ def author_key(item: Item) -> str:
     return f"item:{item.id}"
 
 
-def is_duplicate(item: Item) -> bool:
+def is_duplicate(item: Contributor) -> bool:
     """A dedupe-group member other than the group's first item."""
     return item.dedupe_group_id is not None and item.dedupe_group_id != item.id
 
 
 def contribution_of(
-    item: Item,
+    item: Contributor,
     entry: QueueEntry | None,
     verdict: Classification | None,
     weights: DemandWeights | None = None,
@@ -135,15 +161,26 @@ def contribution_of(
     """What an item adds to the demand signal, or None while it is not routed."""
     if entry is None or verdict is None:
         return None
+    return contribution_from(item, entry.queue, verdict.sentiment, verdict.compound, weights)
+
+
+def contribution_from(
+    item: Contributor,
+    queue: str,
+    sentiment: str,
+    compound: float,
+    weights: DemandWeights | None = None,
+) -> Contribution:
+    """What an item routed to ``queue`` with this sentiment adds to the demand signal."""
     demand = (
         0.0 if is_duplicate(item) else demand_weight(item.metrics, item.author_followers, weights)
     )
     return Contribution(
         bucket_start=hour_of(item.created_at),
-        queue=entry.queue,
+        queue=queue,
         channel=item.channel,
-        sentiment=verdict.sentiment,
-        compound=verdict.compound,
+        sentiment=sentiment,
+        compound=compound,
         demand=demand,
         author_key=author_key(item),
         item_id=item.id,
@@ -172,6 +209,15 @@ BucketKey = tuple[str, datetime, str, str]
 AuthorKey = tuple[str, datetime, str, str, str]
 
 
+_SENTIMENT_COLUMN = {name: 1 + index for index, name in enumerate(SENTIMENTS)}
+
+
+@lru_cache(maxsize=4096)
+def _starts(hour: datetime) -> tuple[tuple[str, datetime], ...]:
+    """The hour's bucket start at every granularity (hours repeat a lot within a page)."""
+    return tuple((g, bucket_start(hour, bucket)) for g, bucket in GRANULARITIES.items())
+
+
 def _counters() -> list[float]:
     return [0, 0, 0, 0, 0.0, 0.0]
 
@@ -191,28 +237,27 @@ class RollupDeltas:
         self._authors: dict[AuthorKey, int] = defaultdict(int)
         self._arrivals: list[tuple[str, int]] = []
 
-    @staticmethod
-    def _bump(row: list[float], contribution: Contribution, sign: int) -> None:
-        row[0] += sign
-        row[1 + SENTIMENTS.index(contribution.sentiment)] += sign
-        row[4] += sign * contribution.compound
-        row[5] += sign * contribution.demand
-
     def add(self, contribution: Contribution | None, sign: int = 1) -> None:
         if contribution is None:
             return
-        self._bump(
-            self._rows[(contribution.bucket_start, contribution.queue, contribution.channel)],
-            contribution,
-            sign,
-        )
-        for granularity, bucket in GRANULARITIES.items():
-            start = bucket_start(contribution.bucket_start, bucket)
-            for channel in (contribution.channel, ANY_CHANNEL):
-                key = (granularity, start, contribution.queue, channel)
-                self._bump(self._buckets[key], contribution, sign)
-                if contribution.author_key:
-                    self._authors[(*key, contribution.author_key)] += sign
+        sentiment = _SENTIMENT_COLUMN[contribution.sentiment]
+        compound, demand = sign * contribution.compound, sign * contribution.demand
+        queue, channel, author = contribution.queue, contribution.channel, contribution.author_key
+        row = self._rows[(contribution.bucket_start, queue, channel)]
+        row[0] += sign
+        row[sentiment] += sign
+        row[4] += compound
+        row[5] += demand
+        for granularity, start in _starts(contribution.bucket_start):
+            for name in (channel, ANY_CHANNEL):
+                key = (granularity, start, queue, name)
+                row = self._buckets[key]
+                row[0] += sign
+                row[sentiment] += sign
+                row[4] += compound
+                row[5] += demand
+                if author:
+                    self._authors[(granularity, start, queue, name, author)] += sign
 
     def move(self, old: Contribution | None, new: Contribution | None) -> None:
         if old == new:

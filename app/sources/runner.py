@@ -21,10 +21,13 @@ Guarantees (DESIGN.md, "Connector" contract):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import queue
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -34,8 +37,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import unit_of_work, utcnow
 from app.errors import Conflict
-from app.items.service import store_page
-from app.learning.service import Classifier
+from app.items import repository as item_repository
+from app.items.service import PreparedPage, facts_of, prepare, store_page
+from app.learning.service import Classifier, PendingVerdicts, current_rules
 from app.ops import locks, metrics
 from app.ops.backoff import Backoff
 from app.ops.privacy import Privacy
@@ -43,7 +47,7 @@ from app.sources import repository
 from app.sources.models import QuarantinedRecord, Source, SyncRun
 from app.sources.service import get
 from connectors import registry
-from connectors.base import Connector, Page
+from connectors.base import Connector, Page, SourceItem
 from connectors.errors import AuthFailed, ConnectorError, RateLimited
 
 log = logging.getLogger(__name__)
@@ -162,40 +166,18 @@ def _run_locked(
 
     status, error = "ok", None
     retry_after: float | None = None
-    seen: set[str] = set()
-    pages = 0
-    waited = 0.0
     if connector_error is not None:
         status, error = _failure(connector_error)
-    while connector_error is None:
-        with unit_of_work(factory) as session:
+    else:
+        with factory() as session:
             cursor = repository.cursor_of(session, source_id)
-            current = cursor.cursor if cursor is not None else None
+            start = cursor.cursor if cursor is not None else None
+        puller = _Puller(connector, start, privacy, max_pages, max_wait, sleep, source_name)
         try:
-            page = connector.pull(current)
-        except RateLimited as exc:
-            if waited + exc.retry_after <= max_wait:
-                log.info("source %s rate limited; waiting %.1fs", source_name, exc.retry_after)
-                sleep(exc.retry_after)
-                waited += exc.retry_after
-                continue
-            status, error = "rate_limited", f"{exc} (retry after {exc.retry_after:.0f}s)"
-            retry_after = exc.retry_after
-            break
-        except ConnectorError as exc:
-            status, error = _failure(exc)
-            break
-        key = _cursor_key(page.next_cursor)
-        if page.has_more and (key == _cursor_key(current) or key in seen):
-            status, error = "failed", f"connector returned a repeated cursor {key[:200]}"
-            break
-        seen.add(key)
-        summary = _commit_page(factory, source_id, run_id, page, classifier, privacy)
-        pages += 1
-        if on_page is not None:
-            on_page(summary)
-        if not page.has_more or (max_pages is not None and pages >= max_pages):
-            break
+            _store_pages(factory, source_id, source_name, run_id, puller, classifier, on_page)
+        finally:
+            puller.stop()
+        status, error, retry_after = puller.status, puller.error, puller.retry_after
 
     with unit_of_work(factory) as session:
         run = session.get_one(SyncRun, run_id)
@@ -249,19 +231,273 @@ def _failure(exc: ConnectorError) -> tuple[str, str]:
     return "failed", f"{type(exc).__name__}: {exc}"
 
 
+@dataclass(slots=True)
+class _Pulled:
+    page: Page
+    items: list[SourceItem]
+    """The page's items after the privacy policy: what is classified and stored."""
+    prepared: PreparedPage
+    payloads: list[str]
+    """Each rejected record's payload after the privacy policy, as quarantined."""
+
+
+_END = object()  # the puller thread's last message
+
+
+class _Puller:
+    """Pulls pages, one page ahead of storage, in a thread of its own.
+
+    The first page is pulled in the caller's thread (``first``), so the caller can start
+    classification workers by forking while it has no other thread; ``start`` then pulls
+    the rest in a thread, and ``next`` hands them over. The cursor chain is followed in
+    memory (the page's ``next_cursor``, or the same cursor when a page gives none: exactly
+    what is committed with each page), so HTTP and JSON for the next page overlap with
+    storing this one. It refuses a repeated cursor, honours ``RateLimited`` (a short wait
+    is slept, a long one ends the run as ``rate_limited``), and ends the run on any other
+    connector error; ``status``, ``error`` and ``retry_after`` say how it ended. An
+    unexpected exception in the thread is raised again in the caller (``raise_crash``),
+    once the pages pulled before it are stored. Only committed
+    pages move the stored cursor, so a page pulled but never stored is pulled again by
+    the next run.
+    """
+
+    def __init__(
+        self,
+        connector: Connector,
+        cursor: dict[str, Any] | None,
+        privacy: Privacy,
+        max_pages: int | None,
+        max_wait: float,
+        sleep: Callable[[float], None],
+        source_name: str,
+    ) -> None:
+        self.status = "ok"
+        self.error: str | None = None
+        self.retry_after: float | None = None
+        self._connector = connector
+        self._cursor = cursor
+        self._privacy = privacy
+        self._max_pages = max_pages
+        self._max_wait = max_wait
+        self._sleep = sleep
+        self._source_name = source_name
+        self._pages: queue.Queue[object] = queue.Queue(maxsize=1)
+        self._stopped = threading.Event()
+        self._crash: BaseException | None = None
+        self._generator = self._pull_all()
+        self._thread: threading.Thread | None = None
+
+    def first(self) -> _Pulled | None:
+        """The first page, pulled in this thread; None when the run ends without one."""
+        return next(self._generator, None)
+
+    def start(self) -> None:
+        """Pull the remaining pages in a thread."""
+        self._thread = threading.Thread(
+            target=self._drain, name=f"pull-{self._source_name}", daemon=True
+        )
+        self._thread.start()
+
+    def next(self, *, wait: bool) -> _Pulled | None:
+        """The next page; ``_END_PAGE`` when there are no more (``raise_crash`` then says
+        whether the thread crashed); None if ``wait`` is false and it has not arrived yet."""
+        try:
+            value = self._pages.get(block=wait)
+        except queue.Empty:
+            return None
+        if value is _END:
+            if self._thread is not None:
+                self._thread.join()
+            return _END_PAGE
+        assert isinstance(value, _Pulled)
+        return value
+
+    def raise_crash(self) -> None:
+        """Raise, in the caller's thread, what crashed the pulling thread (if anything)."""
+        if self._crash is not None:
+            raise self._crash
+
+    def stop(self) -> None:
+        """Stop pulling (after the page in flight) and wait for the thread."""
+        self._stopped.set()
+        thread = self._thread
+        while thread is not None and thread.is_alive():
+            with contextlib.suppress(queue.Empty):  # unblock a put() waiting for room
+                self._pages.get(timeout=0.05)
+
+    def _put(self, value: object) -> bool:
+        while not self._stopped.is_set():
+            try:
+                self._pages.put(value, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _drain(self) -> None:
+        try:
+            for pulled in self._generator:
+                if not self._put(pulled):
+                    return
+        except BaseException as exc:  # re-raised in the caller's thread by next()
+            self._crash = exc
+        finally:
+            self._put(_END)
+
+    def _pull_all(self) -> Iterator[_Pulled]:
+        seen: set[str] = set()
+        pages = 0
+        waited = 0.0
+        current = self._cursor
+        while not self._stopped.is_set():
+            try:
+                page = self._connector.pull(current)
+            except RateLimited as exc:
+                if waited + exc.retry_after <= self._max_wait:
+                    log.info(
+                        "source %s rate limited; waiting %.1fs", self._source_name, exc.retry_after
+                    )
+                    self._sleep(exc.retry_after)
+                    waited += exc.retry_after
+                    continue
+                self.status = "rate_limited"
+                self.error = f"{exc} (retry after {exc.retry_after:.0f}s)"
+                self.retry_after = exc.retry_after
+                return
+            except ConnectorError as exc:
+                self.status, self.error = _failure(exc)
+                return
+            key = _cursor_key(page.next_cursor)
+            if page.has_more and (key == _cursor_key(current) or key in seen):
+                self.status = "failed"
+                self.error = f"connector returned a repeated cursor {key[:200]}"
+                return
+            seen.add(key)
+            items = [self._privacy.item(item) for item in page.items]
+            payloads = [self._privacy.payload(reject.payload) for reject in page.rejects]
+            yield _Pulled(page, items, prepare(items), payloads)
+            pages += 1
+            if not page.has_more or (self._max_pages is not None and pages >= self._max_pages):
+                return
+            if page.next_cursor is not None:
+                current = page.next_cursor
+
+
+_END_PAGE = _Pulled(Page(items=[], next_cursor=None, has_more=False), [], PreparedPage({}), [])
+"""What ``_Puller.next`` returns once the run has no more pages."""
+
+
+def _store_pages(
+    factory: sessionmaker[Session],
+    source_id: int,
+    source_name: str,
+    run_id: int,
+    puller: _Puller,
+    classifier: Classifier,
+    on_page: Callable[[RunSummary], None] | None,
+) -> None:
+    """Store every page the puller gives, classifying the next one meanwhile.
+
+    Page N is classified (in worker processes when it is large) while page N-1 is
+    stored; a page waits for the next only if that one has already arrived, so a slow
+    upstream never holds back a commit.
+    """
+    first = puller.first()
+    if first is None:
+        return
+    if len(first.items) >= classifier.parallel_min:
+        classifier.start()  # fork the workers now, before the puller's thread exists
+    puller.start()
+    pending: _Ahead | None = _classify_ahead(
+        factory, source_id, source_name, first, classifier, None
+    )
+    while True:
+        pulled = puller.next(wait=pending is None)
+        if pulled is None:  # the next page is not here yet: store this one meanwhile
+            assert pending is not None
+            _commit(factory, source_id, run_id, pending, classifier, on_page)
+            pending = None
+            continue
+        if pulled is _END_PAGE:
+            break
+        ahead = _classify_ahead(factory, source_id, source_name, pulled, classifier, pending)
+        if pending is not None:
+            _commit(factory, source_id, run_id, pending, classifier, on_page)
+        pending = ahead
+    if pending is not None:
+        _commit(factory, source_id, run_id, pending, classifier, on_page)
+    puller.raise_crash()  # after the pages pulled before it are stored
+
+
+@dataclass(slots=True)
+class _Ahead:
+    pulled: _Pulled
+    external_ids: list[str]
+    """The items whose content is not stored yet: the ones being classified."""
+    verdicts: PendingVerdicts
+    submitted: float
+
+
+def _classify_ahead(
+    factory: sessionmaker[Session],
+    source_id: int,
+    source_name: str,
+    pulled: _Pulled,
+    classifier: Classifier,
+    in_flight: _Ahead | None,
+) -> _Ahead:
+    """Start classifying the page's new and changed items (those storage will classify).
+
+    What is stored is read now; the page still in flight (pulled, not committed yet)
+    counts as stored. Storage checks again and classifies anything this missed.
+    """
+    fields = pulled.prepared.fields
+    with factory() as session:
+        stored = item_repository.content_hashes(session, source_id, list(fields))
+        rules = current_rules(session)
+    if in_flight is not None:
+        for external_id, values in in_flight.pulled.prepared.fields.items():
+            stored[external_id] = values["content_hash"]
+    todo = [e for e, values in fields.items() if stored.get(e) != values["content_hash"]]
+    facts = [facts_of(fields[e], source_name) for e in todo]
+    started = time.perf_counter()
+    pending = classifier.submit([f.text for f in facts], facts=facts, rules=rules)
+    return _Ahead(pulled, todo, pending, started)
+
+
+def _commit(
+    factory: sessionmaker[Session],
+    source_id: int,
+    run_id: int,
+    ahead: _Ahead,
+    classifier: Classifier,
+    on_page: Callable[[RunSummary], None] | None,
+) -> None:
+    fields = ahead.pulled.prepared.fields
+    verdicts = ahead.verdicts.result()
+    if ahead.external_ids:
+        metrics.CLASSIFICATION_SECONDS.observe(time.perf_counter() - ahead.submitted)
+    ahead.pulled.prepared.verdicts = {
+        (e, fields[e]["content_hash"]): verdict
+        for e, verdict in zip(ahead.external_ids, verdicts, strict=True)
+    }
+    summary = _commit_page(factory, source_id, run_id, ahead.pulled, classifier)
+    if on_page is not None:
+        on_page(summary)
+
+
 def _commit_page(
     factory: sessionmaker[Session],
     source_id: int,
     run_id: int,
-    page: Page,
+    pulled: _Pulled,
     classifier: Classifier,
-    privacy: Privacy,
 ) -> RunSummary:
+    page = pulled.page
     with unit_of_work(factory) as session:
         state = repository.state_for_update(session, source_id)
-        items = [privacy.item(item) for item in page.items]
-        counts = store_page(session, source_id, items, classifier)
-        for reject in page.rejects:
+        counts = store_page(session, source_id, pulled.items, classifier, prepared=pulled.prepared)
+        for reject, payload in zip(page.rejects, pulled.payloads, strict=True):
             session.add(
                 QuarantinedRecord(
                     source_id=source_id,
@@ -269,7 +505,7 @@ def _commit_page(
                     external_id=reject.external_id,
                     location=reject.location,
                     reason=reject.reason,
-                    payload=privacy.payload(reject.payload),
+                    payload=payload,
                 )
             )
         if page.next_cursor is not None:

@@ -1,0 +1,275 @@
+"""Bulk writes: many rows in one driver call, for the ingest's hot tables.
+
+SQLAlchemy's multi-row ``INSERT`` costs tens of microseconds per row in Python (building
+each row's parameters, running every bind processor through several layers); a page of a
+thousand items writes ten thousand rows. Here a statement is compiled once per dialect,
+each value goes through the column type's own bind processor (so a datetime or a JSON
+document is stored exactly as SQLAlchemy would store it), and the rows go to the driver's
+``executemany`` — the same SQL, the same transaction, none of the per-row overhead.
+
+``add_returning`` upserts counters and gives back their new values, a multi-row statement
+at a time, on both backends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, bindparam, insert, inspect, update
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
+
+Processor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    names: tuple[str, ...]
+    """Parameter names in the order the driver expects them (positional styles)."""
+    positional: bool
+    processors: tuple[Processor, ...]
+
+
+_CACHE: dict[tuple[str, str, tuple[str, ...]], _Compiled] = {}
+
+
+def _compile(
+    key: str, statement: Insert, table: Table, columns: Sequence[str], dialect: Dialect
+) -> _Compiled:
+    cache_key = (dialect.name, key, tuple(columns))
+    found = _CACHE.get(cache_key)
+    if found is not None:
+        return found
+    compiled = statement.values({name: bindparam(name) for name in columns}).compile(
+        dialect=dialect
+    )
+    positional = bool(compiled.positional)
+    names = tuple(compiled.positiontup or ()) if positional else tuple(columns)
+    order = names if positional else tuple(columns)
+    processors = tuple(
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in order
+    )
+    found = _Compiled(compiled.string, names, positional, processors)
+    _CACHE[cache_key] = found
+    return found
+
+
+def _memoised(process: Processor) -> Processor:
+    """A bind processor that converts each distinct datetime once per call.
+
+    A page's rows share a few timestamps (the page's "now", hour and day starts); the
+    datetime conversion is the most expensive processor, and its result depends only on
+    the value.
+    """
+    if process is None:
+        return None
+    seen: dict[datetime, Any] = {}
+
+    def convert(value: Any) -> Any:
+        if type(value) is not datetime:
+            return process(value)
+        found = seen.get(value, _MISSING)
+        if found is _MISSING:
+            found = seen[value] = process(value)
+        return found
+
+    return convert
+
+
+_MISSING = object()
+
+
+def _parameters(compiled: _Compiled, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+    # Column by column: one processor call per value through ``map``, then rows by ``zip``.
+    columns: list[list[Any]] = []
+    for name, process in zip(compiled.names, compiled.processors, strict=True):
+        values = [row[name] for row in rows]
+        converter = _memoised(process)
+        columns.append(values if converter is None else list(map(converter, values)))
+    if compiled.positional:
+        return list(zip(*columns, strict=True))
+    names = compiled.names
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
+def insert_rows(session: Session, entity: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+    """``INSERT`` rows into a mapped class's table (or a ``Table``), one driver call."""
+    table = _table(entity)
+    execute_many(session, f"insert:{table.name}", insert(table), rows)
+
+
+def insert_returning_ids(
+    session: Session, entity: Any, rows: Sequence[Mapping[str, Any]], *, chunk: int = 500
+) -> list[int]:
+    """``INSERT`` rows into a table with an integer ``id`` key; their new ids, in order.
+
+    PostgreSQL: the ids are drawn from the table's sequence first (one query), then the
+    rows are inserted with them. SQLite: one multi-row ``INSERT … RETURNING id`` per chunk;
+    a rowid table numbers the rows of one statement in ``VALUES`` order (each new rowid is
+    one above the largest), so the returned ids, sorted, are the rows' ids in order.
+    """
+    if not rows:
+        return []
+    table = _table(entity)
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name == "postgresql":
+        sequence = connection.exec_driver_sql(
+            "SELECT pg_get_serial_sequence(%s, 'id')", (table.name,)
+        ).scalar_one()
+        drawn = connection.exec_driver_sql(
+            "SELECT nextval(%s) FROM generate_series(1, %s)", (sequence, len(rows))
+        )
+        ids = [int(value) for (value,) in drawn]
+        execute_many(
+            session,
+            f"insert:{table.name}:ids",
+            insert(table),
+            [{**row, "id": new} for row, new in zip(rows, ids, strict=True)],
+        )
+        return ids
+    columns = list(rows[0])
+    quote = dialect.identifier_preparer.quote
+    processors = [
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
+    ]
+    head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES "
+    group = "(" + ", ".join("?" * len(columns)) + ")"
+    ids = []
+    for offset in range(0, len(rows), chunk):
+        part = rows[offset : offset + chunk]
+        parameters: list[Any] = []
+        for row in part:
+            parameters.extend(
+                row[name] if process is None else process(row[name])
+                for name, process in zip(columns, processors, strict=True)
+            )
+        sql = head + ", ".join([group] * len(part)) + " RETURNING id"
+        ids.extend(sorted(int(r[0]) for r in connection.exec_driver_sql(sql, tuple(parameters))))
+    return ids
+
+
+def update_rows(session: Session, entity: Any, key: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """``UPDATE`` one row per mapping, found by its ``key`` column: one driver call.
+
+    Every mapping has the same keys; the ``key`` column's value picks the row, the others
+    are set.
+    """
+    if not rows:
+        return
+    table = _table(entity)
+    columns = [name for name in rows[0] if name != key]
+    statement = (
+        update(table)
+        .where(table.c[key] == bindparam(f"_{key}"))
+        .values({name: bindparam(name) for name in columns})
+    )
+    connection = session.connection()
+    cache_key = (connection.dialect.name, f"update:{table.name}:{key}", tuple(columns))
+    compiled = _CACHE.get(cache_key)
+    if compiled is None:
+        done = statement.compile(dialect=connection.dialect)
+        positional = bool(done.positional)
+        names = tuple(done.positiontup or ()) if positional else (*columns, f"_{key}")
+        processors = tuple(
+            table.c[name.removeprefix("_") if name == f"_{key}" else name]
+            .type.dialect_impl(connection.dialect)
+            .bind_processor(connection.dialect)
+            for name in names
+        )
+        compiled = _CACHE[cache_key] = _Compiled(done.string, names, positional, processors)
+    renamed = [{**row, f"_{key}": row[key]} for row in rows]
+    connection.exec_driver_sql(compiled.sql, _parameters(compiled, renamed))
+
+
+def _table(entity: Any) -> Table:
+    table = entity if isinstance(entity, Table) else inspect(entity).local_table
+    if not isinstance(table, Table):
+        raise TypeError(f"{entity!r} is not mapped to a table")
+    return table
+
+
+def execute_many(
+    session: Session, key: str, statement: Insert, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Run ``statement`` (an ``INSERT``, possibly ``ON CONFLICT …``) once per row.
+
+    Every row must have the same keys. ``key`` names the statement in the compile cache:
+    one key per distinct statement shape.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    table = _table_of(statement)
+    compiled = _compile(key, statement, table, list(rows[0]), connection.dialect)
+    connection.exec_driver_sql(compiled.sql, _parameters(compiled, rows))
+
+
+def add_returning(
+    session: Session,
+    entity: Any,
+    keys: Sequence[str],
+    counters: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    chunk: int = 500,
+) -> list[tuple[Any, ...]]:
+    """Upsert rows that add ``counters`` to the row of the same ``keys``; the new counters.
+
+    One multi-row ``INSERT … ON CONFLICT (keys) DO UPDATE SET c = c + excluded.c
+    RETURNING keys, counters`` per ``chunk`` rows, on both backends: each statement is
+    atomic, so concurrent writers adding to the same row each see their own result. The
+    keys must be distinct. Returns the counters after the upsert, one tuple per row of
+    ``rows`` in the same order.
+    """
+    if not rows:
+        return []
+    table = _table(entity)
+    connection = session.connection()
+    dialect = connection.dialect
+    quote = dialect.identifier_preparer.quote
+    columns = [*keys, *counters]
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in keys]
+    memo = [_memoised(process) for process in processors]
+    name = quote(table.name)
+    placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
+    group = "(" + ", ".join([placeholder] * len(columns)) + ")"
+    head = f"INSERT INTO {name} ({', '.join(quote(c) for c in columns)}) VALUES "
+    tail = (
+        f" ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET "
+        + ", ".join(f"{quote(c)} = {name}.{quote(c)} + excluded.{quote(c)}" for c in counters)
+        + f" RETURNING {', '.join(quote(c) for c in columns)}"
+    )
+    found: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    bound_keys: list[tuple[Any, ...]] = []
+    width = len(keys)
+    for offset in range(0, len(rows), chunk):
+        part = rows[offset : offset + chunk]
+        parameters: list[Any] = []
+        for row in part:
+            key = tuple(
+                row[k] if process is None else process(row[k])
+                for k, process in zip(keys, memo, strict=True)
+            )
+            bound_keys.append(key)
+            parameters.extend(key)
+            parameters.extend(row[c] for c in counters)
+        sql = head + ", ".join([group] * len(part)) + tail
+        for returned in connection.exec_driver_sql(sql, tuple(parameters)):
+            values = tuple(returned)
+            # The keys come back as they were bound (PostgreSQL's aware datetimes compare
+            # and hash by instant, whatever their zone).
+            found[values[:width]] = values[width:]
+    return [found[key] for key in bound_keys]
+
+
+def _table_of(statement: Insert) -> Table:
+    table = statement.table
+    if not isinstance(table, Table):
+        raise TypeError("bulk statements write to a Table")
+    return table
