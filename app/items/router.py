@@ -4,9 +4,11 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal, Protocol
 
 from fastapi import APIRouter, Query
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
 
 from app.db import as_utc, utcnow
-from app.deps import SessionDep, SettingsDep
+from app.deps import SessionDep, SettingsDep, run_committed
 from app.errors import InvalidInput, NotFound
 from app.items import repository
 from app.items.models import Classification, Item
@@ -23,7 +25,7 @@ from app.items.schemas import (
     VotesRead,
 )
 from app.pagination import decode_cursor, encode_cursor
-from app.queues.models import QUEUE_NAMES
+from app.queues.models import QUEUE_NAMES, QueueEntry
 from app.signal.service import bucket_start
 
 router = APIRouter(prefix="/items", tags=["items"])
@@ -107,7 +109,7 @@ def to_read(
 
 
 @router.get("", response_model=ItemPage, summary="List items, newest first")
-def list_items(
+async def list_items(
     session: SessionDep,
     settings: SettingsDep,
     queue: QueueName | None = None,
@@ -129,7 +131,6 @@ def list_items(
         if not isinstance(position.get("before"), int):
             raise InvalidInput("invalid cursor: pass the next_cursor you were given")
         before_id = position["before"]
-    limit = min(limit, settings.page_size_max)
     statement = repository.listing(
         queue=queue,
         channel=channel,
@@ -138,8 +139,17 @@ def list_items(
         before_id=before_id,
         thread_id=thread_id,
         dedupe_group_id=dedupe_group_id,
-    ).limit(limit + 1)
-    rows = session.execute(statement).all()
+    )
+    # async with one threadpool call for the query and the commit (see app.deps).
+    return await run_committed(
+        session, _page, session, statement, min(limit, settings.page_size_max)
+    )
+
+
+def _page(
+    session: Session, statement: Select[Item, Classification, QueueEntry], limit: int
+) -> ItemPage:
+    rows = session.execute(statement.limit(limit + 1)).all()
     page = [to_read(item, verdict, entry) for item, verdict, entry in rows[:limit]]
     next_cursor = encode_cursor({"before": page[-1].id}) if len(rows) > limit else None
     return ItemPage(items=page, next_cursor=next_cursor)
