@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format bench system-deps clean
+.PHONY: install run test lint format bench soak system-deps clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Andon needs Python 3.11 or newer"'
@@ -33,6 +33,11 @@ format: install
 
 bench: install ## benchmarks (not part of the test suite)
 	$(BIN)/python -m bench
+
+# Not part of `make test`: 10 minutes of ingest + 16 agents, then consistency and memory
+# checks (SOAK_SECONDS, SOAK_AGENTS, SOAK_RATE, SOAK_DATABASE; see tests/soak/__main__.py).
+soak: install ## long soak: continuous ingest while 16 agents claim and resolve
+	$(BIN)/python -m tests.soak
 
 # System components some tests need (Dovecot for IMAP, Chromium for the browser tests).
 # Debian/Ubuntu as root; .ci/run calls this. On a laptop without them those tests skip.

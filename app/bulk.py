@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, inspect, update
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
@@ -100,7 +100,37 @@ def _parameters(compiled: _Compiled, rows: Sequence[Mapping[str, Any]]) -> list[
 def insert_rows(session: Session, entity: Any, rows: Sequence[Mapping[str, Any]]) -> None:
     """``INSERT`` rows into a mapped class's table (or a ``Table``), one driver call."""
     table = _table(entity)
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        _copy(connection, table, rows)
+        return
     execute_many(session, f"insert:{table.name}", insert(table), rows)
+
+
+def _copy(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """PostgreSQL: the rows through ``COPY … FROM STDIN`` (the server's fastest way in).
+
+    ``COPY`` applies no Python-side defaults: every row names every column it fills.
+    """
+    if not rows:
+        return
+    dialect = connection.dialect
+    quote = dialect.identifier_preparer.quote
+    columns = list(rows[0])
+    converters = [
+        _memoised(table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+        for name in columns
+    ]
+    values = [[row[name] for row in rows] for name in columns]
+    converted = [
+        column if convert is None else list(map(convert, column))
+        for column, convert in zip(values, converters, strict=True)
+    ]
+    statement = f"COPY {quote(table.name)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
+    driver: Any = connection.connection.driver_connection
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in zip(*converted, strict=True):
+            copy.write_row(row)
 
 
 def insert_returning_ids(
@@ -126,12 +156,7 @@ def insert_returning_ids(
             "SELECT nextval(%s) FROM generate_series(1, %s)", (sequence, len(rows))
         )
         ids = [int(value) for (value,) in drawn]
-        execute_many(
-            session,
-            f"insert:{table.name}:ids",
-            insert(table),
-            [{**row, "id": new} for row, new in zip(rows, ids, strict=True)],
-        )
+        _copy(connection, table, [{**row, "id": new} for row, new in zip(rows, ids, strict=True)])
         return ids
     columns = list(rows[0])
     quote = dialect.identifier_preparer.quote
@@ -232,6 +257,8 @@ def add_returning(
     table = _table(entity)
     connection = session.connection()
     dialect = connection.dialect
+    if dialect.name == "postgresql":
+        return _add_returning_unnest(connection, table, keys, counters, rows)
     quote = dialect.identifier_preparer.quote
     columns = [*keys, *counters]
     processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in keys]
@@ -266,6 +293,41 @@ def add_returning(
             # and hash by instant, whatever their zone).
             found[values[:width]] = values[width:]
     return [found[key] for key in bound_keys]
+
+
+def _add_returning_unnest(
+    connection: Connection,
+    table: Table,
+    keys: Sequence[str],
+    counters: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+) -> list[tuple[Any, ...]]:
+    """PostgreSQL: all the rows in one statement, each column sent as one array."""
+    dialect = connection.dialect
+    quote = dialect.identifier_preparer.quote
+    columns = [*keys, *counters]
+    arrays: list[list[Any]] = []
+    casts: list[str] = []
+    for name in columns:
+        column = table.c[name]
+        convert = _memoised(column.type.dialect_impl(dialect).bind_processor(dialect))
+        values = [row[name] for row in rows]
+        arrays.append(values if convert is None else list(map(convert, values)))
+        casts.append(f"%s::{column.type.compile(dialect=dialect)}[]")
+    name = quote(table.name)
+    listed = ", ".join(quote(c) for c in columns)
+    sql = (
+        f"INSERT INTO {name} ({listed}) SELECT * FROM unnest({', '.join(casts)}) "
+        f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET "
+        + ", ".join(f"{quote(c)} = {name}.{quote(c)} + excluded.{quote(c)}" for c in counters)
+        + f" RETURNING {listed}"
+    )
+    width = len(keys)
+    found = {
+        tuple(returned)[:width]: tuple(returned)[width:]
+        for returned in connection.exec_driver_sql(sql, tuple(arrays))
+    }
+    return [found[key] for key in zip(*arrays[:width], strict=True)]
 
 
 def _table_of(statement: Insert) -> Table:

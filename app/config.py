@@ -117,6 +117,19 @@ class Settings(BaseSettings):
     feed_settle_seconds: float = Field(
         default=5.0, ge=0.0, description="The feed holds back events younger than this."
     )
+    # Rate limits (issue 12), see app/ops/ratelimit.py: token buckets, 0 turns one off.
+    rate_limit_per_minute: int = Field(
+        default=6000, ge=0, description="Requests a minute per API key (refill rate)."
+    )
+    rate_limit_burst: int = Field(
+        default=600, ge=1, description="Requests a key may send at once (bucket size)."
+    )
+    rate_limit_anonymous_per_minute: int = Field(
+        default=12000, ge=0, description="Requests a minute per client address without a key."
+    )
+    rate_limit_anonymous_burst: int = Field(
+        default=1200, ge=1, description="Requests an address without a key may send at once."
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, ParamSpec, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
+from app.db import MAX_ID
 from app.learning.service import Classifier
 
 
@@ -86,3 +87,5 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
 SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_sessionmaker)]
+
+RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="A row id (1 to 2³¹−1)")]

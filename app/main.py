@@ -16,13 +16,14 @@ from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker, unit_of_work
 from app.dedupe.router import router as dedupe_router
-from app.errors import install_handlers
+from app.errors import document_problems, install_handlers
 from app.feed.router import router as feed_router
 from app.identity.router import router as identity_router
 from app.items.router import router as items_router
 from app.items.router import votes_router
 from app.learning.router import models_router, rules_router
 from app.learning.service import Classifier, load_classifier
+from app.ops import ratelimit
 from app.ops.health import migrations_head
 from app.ops.request_context import RequestContextMiddleware
 from app.ops.router import router as ops_router
@@ -87,23 +88,29 @@ def create_app(
 
     app = FastAPI(title="Andon", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     install_handlers(app)
+    generate_schema = app.openapi
+    app.openapi = lambda: document_problems(generate_schema())  # type: ignore[method-assign]
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Request ids and HTTP latency; probes and /metrics need no key (scraped in-cluster).
     app.add_middleware(RequestContextMiddleware)
+    ratelimit.install(app, settings)
     app.include_router(ops_router)
+    # Every API router is rate limited per key (probes, metrics and pages are not).
+    limited = [Depends(ratelimit.limit_rate)]
     # Reads need a viewer key (or ANDON_PUBLIC_READ), changes an admin key.
-    reads_or_admin = [Depends(read_or_admin)]
-    app.include_router(auth_router)
+    reads_or_admin = [*limited, Depends(read_or_admin)]
+    app.include_router(auth_router, dependencies=limited)
     app.include_router(sources_router, dependencies=reads_or_admin)
     app.include_router(items_router, dependencies=reads_or_admin)
     app.include_router(votes_router, dependencies=reads_or_admin)
-    app.include_router(queues_router)
+    app.include_router(queues_router, dependencies=limited)
     app.include_router(signal_router, dependencies=reads_or_admin)
     app.include_router(feed_router, dependencies=reads_or_admin)
     app.include_router(identity_router, dependencies=reads_or_admin)
     app.include_router(dedupe_router, dependencies=reads_or_admin)
-    app.include_router(rules_router)  # each endpoint names its role: reads viewer, changes admin
-    app.include_router(models_router)
+    # each endpoint names its role: reads viewer, changes admin
+    app.include_router(rules_router, dependencies=limited)
+    app.include_router(models_router, dependencies=limited)
     install_web(app)
 
     return app

@@ -325,7 +325,7 @@ def _error_text(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return response.text[:200]
+        return http.excerpt(response)
     if not isinstance(body, dict):
         return str(body)[:200]
     parts = [str(body.get("description") or body.get("message") or "")]

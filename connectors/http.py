@@ -18,6 +18,7 @@ Tests inject an ``httpx.MockTransport`` (or any transport) and a fake ``sleep``.
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import time
@@ -167,7 +168,9 @@ def request(
                 raise AuthFailed(f"{method} {url}: {status} {_short(response)}")
             if status not in RETRY_STATUSES:
                 raise RequestRejected(
-                    f"{method} {url}: {status} {_short(response)}", status, response.text
+                    f"{method} {url}: {status} {_short(response)}",
+                    status,
+                    scrub(response.request, response.text),
                 )
             failure = f"{method} {url}: {status} {_short(response)}"
         if attempt >= policy.max_retries:
@@ -193,5 +196,47 @@ def json_body(response: httpx.Response) -> Any:
 
 
 def _short(response: httpx.Response, limit: int = 200) -> str:
-    text = response.text.strip().replace("\n", " ")
+    return excerpt(response, limit)
+
+
+# Headers that carry credentials. An upstream's error page can echo the request back (a
+# debugging proxy, a misconfigured gateway): what it echoes goes into error messages, run
+# records and logs, so the credentials are masked out of every excerpt first.
+SECRET_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "api-key", "cookie")
+MASK = "[secret]"
+
+
+def credentials_of(request: httpx.Request) -> list[str]:
+    """The secret strings a request carried: header values, tokens, Basic user:password."""
+    found: set[str] = set()
+    for name in SECRET_HEADERS:
+        value = request.headers.get(name)
+        if not value:
+            continue
+        found.add(value)
+        scheme, _, credentials = value.partition(" ")
+        if not credentials:
+            continue
+        found.add(credentials)
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(credentials, validate=True).decode()
+            except (ValueError, UnicodeDecodeError):
+                continue
+            found.add(decoded)
+            found.add(decoded.partition(":")[2])
+    # Longest first, so a token inside a header value is not masked piecemeal.
+    return sorted((secret for secret in found if len(secret) >= 6), key=len, reverse=True)
+
+
+def scrub(request: httpx.Request, text: str) -> str:
+    """``text`` with the request's credentials masked."""
+    for secret in credentials_of(request):
+        text = text.replace(secret, MASK)
+    return text
+
+
+def excerpt(response: httpx.Response, limit: int = 200) -> str:
+    """The start of an error body for a message, on one line, credentials masked."""
+    text = scrub(response.request, response.text).strip().replace("\n", " ")
     return text[:limit] + ("…" if len(text) > limit else "")

@@ -556,7 +556,7 @@ def _error_text(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return response.text[:200]
+        return http.excerpt(response)
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict):

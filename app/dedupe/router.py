@@ -4,7 +4,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from app.dedupe import service
-from app.deps import SessionDep
+from app.deps import RowId, SessionDep
 from app.signal.service import RollupDeltas
 
 router = APIRouter(prefix="/dedupe", tags=["dedupe"])
@@ -20,7 +20,7 @@ class DedupeDetached(BaseModel):
     response_model=DedupeDetached,
     summary="Take an item out of its dedupe group (its demand counts again)",
 )
-def detach(item_id: int, session: SessionDep) -> DedupeDetached:
+def detach(item_id: RowId, session: SessionDep) -> DedupeDetached:
     deltas = RollupDeltas()
     item = service.detach(session, item_id, deltas)
     deltas.flush(session)

@@ -3,9 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from app.deps import SessionDep
+from app.db import MAX_ID
+from app.deps import RowId, SessionDep
 from app.identity import repository, service
 from app.identity.models import AuthorIdentity
 from app.signal.service import RollupDeltas
@@ -29,7 +30,7 @@ class IdentityRead(BaseModel):
 
 
 class IdentityMerge(BaseModel):
-    other: int
+    other: int = Field(ge=1, le=MAX_ID)
     """The identity that is the same customer; its keys and items move here."""
 
 
@@ -47,14 +48,14 @@ def _read(session: SessionDep, identity: AuthorIdentity) -> IdentityRead:
 
 
 @router.get("/{identity_id}", response_model=IdentityRead, summary="A customer across channels")
-def get_identity(identity_id: int, session: SessionDep) -> IdentityRead:
+def get_identity(identity_id: RowId, session: SessionDep) -> IdentityRead:
     return _read(session, service.get(session, identity_id))
 
 
 @router.post(
     "/{identity_id}/merge", response_model=IdentityRead, summary="Two identities are one customer"
 )
-def merge_identities(identity_id: int, body: IdentityMerge, session: SessionDep) -> IdentityRead:
+def merge_identities(identity_id: RowId, body: IdentityMerge, session: SessionDep) -> IdentityRead:
     deltas = RollupDeltas()
     identity = service.merge(session, identity_id, body.other, deltas)
     deltas.flush(session)
@@ -66,7 +67,7 @@ def merge_identities(identity_id: int, body: IdentityMerge, session: SessionDep)
     response_model=IdentityRead,
     summary="Undo a link: the key (and the items only it explains) become their own identity",
 )
-def detach_key(key_id: int, session: SessionDep) -> IdentityRead:
+def detach_key(key_id: RowId, session: SessionDep) -> IdentityRead:
     deltas = RollupDeltas()
     identity = service.detach_key(session, key_id, deltas)
     deltas.flush(session)

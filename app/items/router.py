@@ -7,8 +7,8 @@ from fastapi import APIRouter, Query
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
-from app.db import as_utc, utcnow
-from app.deps import SessionDep, SettingsDep, run_committed
+from app.db import MAX_ID, as_utc, utcnow
+from app.deps import RowId, SessionDep, SettingsDep, run_committed
 from app.errors import InvalidInput, NotFound
 from app.items import repository
 from app.items.models import Classification, Item
@@ -120,7 +120,8 @@ async def list_items(
         str | None, Query(description="Only the items of this thread (the console's context)")
     ] = None,
     dedupe_group_id: Annotated[
-        int | None, Query(description="Only the items of this dedupe group (duplicates)")
+        int | None,
+        Query(ge=1, le=MAX_ID, description="Only the items of this dedupe group (duplicates)"),
     ] = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -156,7 +157,7 @@ def _page(
 
 
 @router.get("/{item_id}", response_model=ItemDetail, summary="One item with its raw payload")
-def get_item(item_id: int, session: SessionDep) -> ItemRead:
+def get_item(item_id: RowId, session: SessionDep) -> ItemRead:
     row = session.execute(repository.listing().where(Item.id == item_id)).first()
     if row is None:
         raise NotFound(f"no item {item_id}")
@@ -169,7 +170,7 @@ def get_item(item_id: int, session: SessionDep) -> ItemRead:
     response_model=list[MetricSnapshotRead],
     summary="How the item's metrics (votes, likes ...) changed, oldest first",
 )
-def item_history(item_id: int, session: SessionDep) -> list[MetricSnapshotRead]:
+def item_history(item_id: RowId, session: SessionDep) -> list[MetricSnapshotRead]:
     if session.get(Item, item_id) is None:
         raise NotFound(f"no item {item_id}")
     return [

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from app.auth.deps import AdminDep, ViewerDep
-from app.deps import ClassifierDep, SessionDep, SettingsDep
+from app.deps import ClassifierDep, RowId, SessionDep, SettingsDep
 from app.errors import InvalidInput, NotFound
 from app.learning import repository, service
 from app.learning.models import RoutingRule
@@ -51,7 +51,7 @@ def create_rule(body: RuleCreate, session: SessionDep, principal: AdminDep) -> R
 
 
 @rules_router.get("/{rule_id}", response_model=RuleRead)
-def get_rule(rule_id: int, session: SessionDep, _: ViewerDep) -> RuleRead:
+def get_rule(rule_id: RowId, session: SessionDep, _: ViewerDep) -> RuleRead:
     rule = repository.rule(session, rule_id)
     if rule is None:
         raise NotFound(f"no rule {rule_id}")
@@ -60,12 +60,16 @@ def get_rule(rule_id: int, session: SessionDep, _: ViewerDep) -> RuleRead:
 
 @rules_router.patch("/{rule_id}", response_model=RuleRead)
 def update_rule(
-    rule_id: int, body: RuleUpdate, session: SessionDep, principal: AdminDep
+    rule_id: RowId, body: RuleUpdate, session: SessionDep, principal: AdminDep
 ) -> RuleRead:
     try:
-        rule = service.update_rule(
-            session, rule_id, body.model_dump(exclude_unset=True), actor=principal.name
-        )
+        # An explicit null leaves a field that cannot be empty as it is (only a note clears).
+        changes = {
+            name: value
+            for name, value in body.model_dump(exclude_unset=True).items()
+            if value is not None or name == "note"
+        }
+        rule = service.update_rule(session, rule_id, changes, actor=principal.name)
     except service.RuleNotFound as exc:
         raise NotFound(str(exc)) from None
     except RuleError as exc:
@@ -74,7 +78,7 @@ def update_rule(
 
 
 @rules_router.delete("/{rule_id}", response_model=RuleDeleted)
-def delete_rule(rule_id: int, session: SessionDep, principal: AdminDep) -> RuleDeleted:
+def delete_rule(rule_id: RowId, session: SessionDep, principal: AdminDep) -> RuleDeleted:
     try:
         version = service.delete_rule(session, rule_id, actor=principal.name)
     except service.RuleNotFound as exc:

@@ -5,6 +5,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from app.db import MAX_ID
+
 PatternType = Literal["keyword", "regex", "source", "author", "channel", "kind"]
 RuleQueue = Literal["product", "marketing", "sales", "service", "triage"]
 
@@ -13,7 +15,9 @@ class RuleCreate(BaseModel):
     pattern_type: PatternType
     pattern: str = Field(min_length=1, max_length=500)
     queue: RuleQueue
-    priority: int = Field(default=100, description="Lower runs first; ties by id")
+    priority: int = Field(
+        default=100, ge=-MAX_ID, le=MAX_ID, description="Lower runs first; ties by id"
+    )
     enabled: bool = True
     note: str | None = None
 
@@ -22,7 +26,7 @@ class RuleUpdate(BaseModel):
     pattern_type: PatternType | None = None
     pattern: str | None = Field(default=None, min_length=1, max_length=500)
     queue: RuleQueue | None = None
-    priority: int | None = None
+    priority: int | None = Field(default=None, ge=-MAX_ID, le=MAX_ID)
     enabled: bool | None = None
     note: str | None = None
 

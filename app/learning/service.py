@@ -231,6 +231,10 @@ class PendingVerdicts:
         self._futures = list(futures)
         self._done = done
 
+    def done(self) -> bool:
+        """Whether ``result`` would return at once."""
+        return self._done is not None or all(future.done() for future in self._futures)
+
     def result(self) -> list[Verdict]:
         if self._done is None:
             verdicts: list[Verdict] = []

@@ -16,7 +16,7 @@ from app.auth.deps import AdminDep, AgentDep, ViewerDep
 from app.auth.service import Principal
 from app.config import Settings
 from app.db import utcnow
-from app.deps import SessionDep, SettingsDep, run_committed
+from app.deps import RowId, SessionDep, SettingsDep, run_committed
 from app.items.router import to_read
 from app.items.schemas import ItemDetail
 from app.ops.metrics import record_claim
@@ -143,7 +143,7 @@ def _claim(
 
 
 @entries_router.get("/{entry_id}", response_model=EntryWithItem, summary="One entry and its item")
-def get_entry(entry_id: int, session: SessionDep, _: ViewerDep) -> EntryWithItem:
+def get_entry(entry_id: RowId, session: SessionDep, _: ViewerDep) -> EntryWithItem:
     return with_item(session, service.get(session, entry_id), utcnow())
 
 
@@ -151,7 +151,7 @@ def get_entry(entry_id: int, session: SessionDep, _: ViewerDep) -> EntryWithItem
     "/{entry_id}/heartbeat", response_model=EntryRead, responses=CONFLICT, summary="Renew the lease"
 )
 def heartbeat(
-    entry_id: int, session: SessionDep, settings: SettingsDep, principal: AgentDep
+    entry_id: RowId, session: SessionDep, settings: SettingsDep, principal: AgentDep
 ) -> EntryRead:
     now = utcnow()
     return entry_read(service.heartbeat(session, principal, entry_id, settings, now), now)
@@ -159,7 +159,7 @@ def heartbeat(
 
 @entries_router.post("/{entry_id}/resolve", response_model=EntryRead, responses=CONFLICT)
 async def resolve(
-    entry_id: int, body: ResolveBody, session: SessionDep, principal: AgentDep
+    entry_id: RowId, body: ResolveBody, session: SessionDep, principal: AgentDep
 ) -> EntryRead:
     return await run_committed(session, _resolve, entry_id, body.note, session, principal)
 
@@ -172,7 +172,7 @@ def _resolve(entry_id: int, note: str, session: Session, principal: Principal) -
 @entries_router.post(
     "/{entry_id}/release", response_model=EntryRead, responses=CONFLICT, summary="Put it back"
 )
-def release(entry_id: int, session: SessionDep, principal: AgentDep) -> EntryRead:
+def release(entry_id: RowId, session: SessionDep, principal: AgentDep) -> EntryRead:
     now = utcnow()
     return entry_read(service.release(session, principal, entry_id, now), now)
 
@@ -181,7 +181,7 @@ def release(entry_id: int, session: SessionDep, principal: AgentDep) -> EntryRea
     "/{entry_id}/dismiss", response_model=EntryRead, responses=CONFLICT, summary="Spam, noise …"
 )
 def dismiss(
-    entry_id: int, body: DismissBody, session: SessionDep, principal: AgentDep
+    entry_id: RowId, body: DismissBody, session: SessionDep, principal: AgentDep
 ) -> EntryRead:
     now = utcnow()
     return entry_read(service.dismiss(session, principal, entry_id, body.reason, now), now)
@@ -194,7 +194,7 @@ def dismiss(
     summary="Send the item to another queue (a correction); returns the new entry",
 )
 def reroute(
-    entry_id: int, body: RerouteBody, session: SessionDep, principal: AgentDep
+    entry_id: RowId, body: RerouteBody, session: SessionDep, principal: AgentDep
 ) -> EntryRead:
     now = utcnow()
     moved = service.reroute(session, principal, entry_id, body.queue, body.reason, now)
@@ -208,7 +208,7 @@ def reroute(
     summary="Correct the item's sentiment (a correction)",
 )
 def correct_sentiment(
-    entry_id: int, body: SentimentBody, session: SessionDep, principal: AgentDep
+    entry_id: RowId, body: SentimentBody, session: SessionDep, principal: AgentDep
 ) -> EntryRead:
     now = utcnow()
     entry = service.correct_sentiment(session, principal, entry_id, body.label, body.reason, now)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
 from app.db import as_utc, utcnow
-from app.deps import SessionDep, SettingsDep, run_committed
+from app.deps import RowId, SessionDep, SettingsDep, run_committed
 from app.errors import InvalidInput
 from app.items.models import Item
 from app.signal import repository, spikes
@@ -203,13 +203,13 @@ def list_spikes(
 
 
 @router.post("/spikes/{spike_id}/acknowledge", response_model=SpikeRead, summary="Someone is on it")
-def acknowledge_spike(spike_id: int, body: SpikeAcknowledge, session: SessionDep) -> SpikeRead:
+def acknowledge_spike(spike_id: RowId, body: SpikeAcknowledge, session: SessionDep) -> SpikeRead:
     spike = spikes.acknowledge(session, spike_id, body.by, utcnow())
     return _spike_read(spike, repository.items_by_id(session, spike.exemplars.get("item_ids", [])))
 
 
 @router.post("/spikes/{spike_id}/close", response_model=SpikeRead, summary="Close with a cause")
-def close_spike(spike_id: int, body: SpikeClose, session: SessionDep) -> SpikeRead:
+def close_spike(spike_id: RowId, body: SpikeClose, session: SessionDep) -> SpikeRead:
     spike = spikes.close(session, spike_id, body.cause, utcnow())
     return _spike_read(spike, repository.items_by_id(session, spike.exemplars.get("item_ids", [])))
 

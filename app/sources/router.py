@@ -91,7 +91,13 @@ def update_source(
     request: Request,
     background: BackgroundTasks,
 ) -> SourceRead:
-    source = service.update(session, name, body.model_dump(exclude_unset=True))
+    # null clears a schedule or the retention; for config and enabled it changes nothing.
+    changes = {
+        key: value
+        for key, value in body.model_dump(exclude_unset=True).items()
+        if value is not None or key not in ("config", "enabled")
+    }
+    source = service.update(session, name, changes)
     schedule_changed(session, request, background)
     return to_read(session, source)
 

@@ -298,11 +298,12 @@ class _Puller:
         )
         self._thread.start()
 
-    def next(self, *, wait: bool) -> _Pulled | None:
+    def next(self, *, timeout: float | None = None) -> _Pulled | None:
         """The next page; ``_END_PAGE`` when there are no more (``raise_crash`` then says
-        whether the thread crashed); None if ``wait`` is false and it has not arrived yet."""
+        whether the thread crashed); None if it has not arrived within ``timeout``
+        seconds (``None``: wait as long as it takes)."""
         try:
-            value = self._pages.get(block=wait)
+            value = self._pages.get(timeout=timeout)
         except queue.Empty:
             return None
         if value is _END:
@@ -383,6 +384,9 @@ class _Puller:
                 current = page.next_cursor
 
 
+_POLL = 0.005
+"""Seconds between looks for the next page while the current one is being classified."""
+
 _END_PAGE = _Pulled(Page(items=[], next_cursor=None, has_more=False), [], PreparedPage({}), [])
 """What ``_Puller.next`` returns once the run has no more pages."""
 
@@ -398,9 +402,11 @@ def _store_pages(
 ) -> None:
     """Store every page the puller gives, classifying the next one meanwhile.
 
-    Page N is classified (in worker processes when it is large) while page N-1 is
-    stored; a page waits for the next only if that one has already arrived, so a slow
-    upstream never holds back a commit.
+    While page N is being classified (in worker processes when it is large), the next
+    page is awaited; as soon as it arrives its classification starts too, and page N is
+    stored while the workers classify page N+1. Page N is committed as soon as its own
+    verdicts are in: a slow upstream never holds a commit back longer than the page's
+    classification takes anyway.
     """
     first = puller.first()
     if first is None:
@@ -412,8 +418,13 @@ def _store_pages(
         factory, source_id, source_name, first, classifier, None
     )
     while True:
-        pulled = puller.next(wait=pending is None)
-        if pulled is None:  # the next page is not here yet: store this one meanwhile
+        if pending is None:
+            pulled = puller.next()
+        else:
+            pulled = puller.next(timeout=_POLL)
+            while pulled is None and not pending.verdicts.done():
+                pulled = puller.next(timeout=_POLL)
+        if pulled is None:  # the next page is not here and this one is classified: store it
             assert pending is not None
             _commit(factory, source_id, run_id, pending, classifier, on_page)
             pending = None

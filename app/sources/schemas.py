@@ -5,6 +5,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from app.db import MAX_ID
+
+MAX_RETENTION_DAYS = 36_500  # a century: more is a typo, and would overflow a date
+
 
 class SourceCreate(BaseModel):
     name: str = Field(description="Unique: lower-case letters, digits, '-', '_', '.'")
@@ -15,14 +19,19 @@ class SourceCreate(BaseModel):
         "environment variable that holds them with a '<name>_env' key.",
     )
     enabled: bool = True
-    interval_seconds: int | None = Field(default=None, ge=10, description="Sync schedule")
+    interval_seconds: int | None = Field(
+        default=None, ge=10, le=MAX_ID, description="Sync schedule"
+    )
     cron: str | None = Field(
         default=None,
         max_length=120,
         description="Crontab schedule in UTC (e.g. '*/15 * * * *'); wins over interval_seconds",
     )
     retention_days: int | None = Field(
-        default=None, ge=1, description="Delete items older than this many days"
+        default=None,
+        ge=1,
+        le=MAX_RETENTION_DAYS,
+        description="Delete items older than this many days",
     )
 
 
@@ -31,9 +40,9 @@ class SourceUpdate(BaseModel):
     enabled: bool | None = Field(
         default=None, description="true also clears a pause and the failure backoff"
     )
-    interval_seconds: int | None = Field(default=None, ge=10)
+    interval_seconds: int | None = Field(default=None, ge=10, le=MAX_ID)
     cron: str | None = Field(default=None, max_length=120)
-    retention_days: int | None = Field(default=None, ge=1)
+    retention_days: int | None = Field(default=None, ge=1, le=MAX_RETENTION_DAYS)
 
 
 class SourceRead(BaseModel):
