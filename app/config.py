@@ -75,6 +75,12 @@ class Settings(BaseSettings):
         default=900, ge=10, description="How long a claim (or a heartbeat) holds an entry."
     )
     wip_per_agent: int = Field(default=5, ge=1, description="Entries one agent may hold.")
+    key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0.0,
+        description="How long a process reuses an authenticated key (0: look it up every time); "
+        "a revocation reaches other processes within this time.",
+    )
     wip_per_queue: dict[str, int] = Field(
         default_factory=dict,
         description='Entries a queue may have claimed at once, e.g. {"service": 20}.',
@@ -88,6 +94,10 @@ class Settings(BaseSettings):
     )
     demand_reach_floor: int = Field(
         default=1000, ge=1, description="Followers below this add no reach."
+    )
+    signal_cache: bool = Field(
+        default=True,
+        description="Serve repeated GET /signal queries from a cache until the rollups change.",
     )
     dedupe_window_hours: int = Field(
         default=48, ge=1, description="Near-duplicates are looked for this far apart."

@@ -21,19 +21,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import IO
 
 import httpx
 from sqlalchemy import Engine, func, insert, select, text
 
 from bench import Row, database, postgres_available, verify
+from bench.load import Http
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENTS = 16
@@ -141,7 +145,8 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def serve(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+def serve(url: str, port: int, workers: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
+    """The API in its own processes; its stderr goes to ``log`` (a pipe nobody reads fills)."""
     env = {
         **os.environ,
         "ANDON_DATABASE_URL": url,
@@ -151,14 +156,11 @@ def serve(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     }
     command = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory"]
     command += ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
-    process = subprocess.Popen(
-        command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            stderr = process.stderr.read().decode() if process.stderr else ""
-            raise RuntimeError(f"the API server exited: {stderr[-2000:]}")
+            raise RuntimeError(f"the API server exited: {tail(log)}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
                 return process
@@ -169,26 +171,31 @@ def serve(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("the API server did not answer /healthz within 180 s")
 
 
+def tail(log: IO[bytes]) -> str:
+    log.flush()
+    log.seek(0)
+    return log.read().decode(errors="replace")[-2000:]
+
+
 async def api_agents(base: str, keys: list[str]) -> tuple[int, float, list[str]]:
     errors: list[str] = []
     claimed = 0
 
     async def agent(key: str) -> None:
         nonlocal claimed
-        headers = {"Authorization": f"Bearer {key}"}
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as http:
+        async with Http(base, {"Authorization": f"Bearer {key}"}) as http:
             while True:
-                response = await http.post("/queues/service/claim")
-                if response.status_code == 204:
+                status, body = await http.post("/queues/service/claim")
+                if status == 204:
                     return
-                if response.status_code != 200:
-                    errors.append(f"claim {response.status_code} {response.text[:200]}")
+                if status != 200:
+                    errors.append(f"claim {status} {body[:200]!r}")
                     return
                 claimed += 1
-                entry_id = response.json()["entry"]["id"]
-                done = await http.post(f"/entries/{entry_id}/resolve", json={"note": "ok"})
-                if done.status_code != 200:
-                    errors.append(f"resolve {done.status_code} {done.text[:200]}")
+                entry_id = json.loads(body)["entry"]["id"]
+                status, body = await http.post(f"/entries/{entry_id}/resolve", {"note": "ok"})
+                if status != 200:
+                    errors.append(f"resolve {status} {body[:200]!r}")
                     return
 
     started = time.perf_counter()
@@ -206,14 +213,15 @@ def through_api(url: str, engine: Engine, entries: int, workers: int) -> float:
             for n in range(AGENTS)
         ]
     port = free_port()
-    server = serve(url, port, workers)
-    try:
-        claimed, seconds, errors = asyncio.run(api_agents(f"http://127.0.0.1:{port}", keys))
-    finally:
-        server.terminate()
-        server.wait(30)
-        if server.stderr is not None:
-            server.stderr.close()
+    with tempfile.TemporaryFile() as log:
+        server = serve(url, port, workers, log)
+        try:
+            claimed, seconds, errors = asyncio.run(api_agents(f"http://127.0.0.1:{port}", keys))
+        except OSError as exc:
+            raise RuntimeError(f"{exc}; the server said: {tail(log)}") from exc
+        finally:
+            server.terminate()
+            server.wait(30)
     verify(not errors, f"API errors: {errors[:3]}")
     verify(claimed == entries, f"API agents claimed {claimed} of {entries}")
     check_drained(engine, entries)

@@ -7,13 +7,14 @@ caller without a key is an anonymous viewer (a wrong key is still 401).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from app.auth.errors import Forbidden, Unauthorized
-from app.auth.service import ANONYMOUS, Principal, authenticate
+from app.auth.service import ANONYMOUS, Principal, authenticate, cached_principal
 from app.deps import SessionDep, SettingsDep
 
 
@@ -27,13 +28,18 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-def get_principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
+async def get_principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
+    # async, like the role checks below: a sync dependency costs a threadpool hop per
+    # request; only a key missing from the cache is looked up (in the threadpool).
     key = presented_key(request)
     if key is None:
         if settings.public_read and request.method in ("GET", "HEAD"):
             return ANONYMOUS
         raise Unauthorized("an API key is required: send 'Authorization: Bearer <key>'")
-    principal = authenticate(session, key)
+    ttl = settings.key_cache_seconds
+    principal = cached_principal(key, ttl) or await run_in_threadpool(
+        authenticate, session, key, cache_seconds=ttl
+    )
     if principal is None:
         raise Unauthorized("unknown or revoked API key")
     return principal
@@ -42,8 +48,8 @@ def get_principal(request: Request, session: SessionDep, settings: SettingsDep) 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def _require(role: str) -> Callable[[Principal], Principal]:
-    def dependency(principal: PrincipalDep) -> Principal:
+def _require(role: str) -> Callable[[Principal], Awaitable[Principal]]:
+    async def dependency(principal: PrincipalDep) -> Principal:
         if not principal.has_role(role):
             raise Forbidden(
                 f"this needs the {role} role; key {principal.name!r} is a {principal.role}"
@@ -63,7 +69,7 @@ AgentDep = Annotated[Principal, Depends(require_agent)]
 AdminDep = Annotated[Principal, Depends(require_admin)]
 
 
-def read_or_admin(request: Request, principal: PrincipalDep) -> Principal:
+async def read_or_admin(request: Request, principal: PrincipalDep) -> Principal:
     """For routers of reads and admin operations (sources): GET reads, the rest is admin."""
     role = "viewer" if request.method in ("GET", "HEAD") else "admin"
     if not principal.has_role(role):

@@ -6,6 +6,21 @@ display. The plain key is returned once, by ``create_key``, and never logged.
 
 Roles: ``viewer`` reads; ``agent`` also claims and acts on entries (in its queues, when the
 key is scoped); ``admin`` does everything (sources, keys, priority weights, the audit log).
+
+Authenticated keys are remembered for ``ANDON_KEY_CACHE_SECONDS`` (5 s) in this process
+(``KEY_CACHE``), so a request does not pay a database lookup to learn who is calling.
+Revocation still takes effect at once where it matters:
+
+- in the process that revokes (``DELETE /keys/{name}``, ``andon keys revoke`` in-process),
+  ``revoke_key`` forgets the key, and forgets it again after the commit (a request that
+  looked the key up in between cannot keep the unrevoked answer);
+- everywhere, for claims: the claim locks the agent's key row and refuses a revoked key
+  (``app.queues.repository.lock_agent``);
+- in other processes (another replica, another uvicorn worker), reads and entry actions
+  see a revocation within the cache's lifetime, at most ``ANDON_KEY_CACHE_SECONDS``.
+
+Only keys that authenticated are cached (a wrong key is looked up every time), under the
+SHA-256 of the key, never the key itself.
 """
 
 from __future__ import annotations
@@ -13,9 +28,12 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.audit.service import record
@@ -60,13 +78,82 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def authenticate(session: Session, key: str) -> Principal | None:
+class KeyCache:
+    """Principals of recently authenticated keys, by key hash, for ``ttl`` seconds.
+
+    Thread-safe (the request threadpool shares it). Bounded: when ``max_entries`` is
+    reached the oldest half is dropped. ``clock`` is injectable so tests can let time pass.
+    """
+
+    def __init__(
+        self, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key_hash: str, ttl: float) -> Principal | None:
+        entry = self._entries.get(key_hash)
+        if entry is None:
+            return None
+        stored_at, principal = entry
+        if self.clock() - stored_at >= ttl:
+            with self._lock:
+                if self._entries.get(key_hash) is entry:
+                    del self._entries[key_hash]
+            return None
+        return principal
+
+    def put(self, key_hash: str, principal: Principal) -> None:
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                oldest = sorted(self._entries.items(), key=lambda kv: kv[1][0])
+                for stale, _ in oldest[: len(oldest) // 2 + 1]:
+                    del self._entries[stale]
+            self._entries[key_hash] = (self.clock(), principal)
+
+    def forget(self, key_hash: str) -> None:
+        with self._lock:
+            self._entries.pop(key_hash, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+KEY_CACHE = KeyCache()
+
+
+def authenticate(session: Session, key: str, *, cache_seconds: float = 0.0) -> Principal | None:
+    """The key's principal, or None for an unknown or revoked key.
+
+    With ``cache_seconds`` > 0 an answer found within that time in ``KEY_CACHE`` is reused
+    (see the module docstring for what that means for revocation).
+    """
+    principal = cached_principal(key, cache_seconds)
+    if principal is not None:
+        return principal
     if not key.startswith(KEY_PREFIX):
         return None
-    found = repository.by_hash(session, hash_key(key))
+    key_hash = hash_key(key)
+    found = repository.by_hash(session, key_hash)
     if found is None or found.revoked_at is not None:
         return None
-    return principal_of(found)
+    principal = principal_of(found)
+    if cache_seconds > 0:
+        KEY_CACHE.put(key_hash, principal)
+    return principal
+
+
+def cached_principal(key: str, cache_seconds: float) -> Principal | None:
+    """The key's principal if ``KEY_CACHE`` holds a fresh one (no database access)."""
+    if cache_seconds <= 0 or not key.startswith(KEY_PREFIX):
+        return None
+    return KEY_CACHE.get(hash_key(key), cache_seconds)
 
 
 def principal_of(key: ApiKey) -> Principal:
@@ -146,6 +233,7 @@ def revoke_key(session: Session, name: str, *, actor: str) -> ApiKey:
     before = describe(key)
     key.revoked_at = utcnow()
     session.flush()
+    forget_after_commit(session, key.key_hash)
     record(
         session,
         actor=actor,
@@ -156,6 +244,16 @@ def revoke_key(session: Session, name: str, *, actor: str) -> ApiKey:
         after=describe(key),
     )
     return key
+
+
+def forget_after_commit(session: Session, key_hash: str) -> None:
+    """Drop the key from ``KEY_CACHE`` now and once the revocation is committed."""
+    KEY_CACHE.forget(key_hash)
+
+    def forget(_session: Session) -> None:
+        KEY_CACHE.forget(key_hash)
+
+    event.listen(session, "after_commit", forget, once=True)
 
 
 def ensure_demo_admin(session: Session) -> str | None:

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from fastapi import APIRouter, Query
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
 
 from app.db import MAX_ID, as_utc, utcnow
-from app.deps import RowId, SessionDep, SettingsDep
+from app.deps import RowId, SessionDep, SettingsDep, run_committed
 from app.errors import InvalidInput, NotFound
 from app.items import repository
 from app.items.models import Classification, Item
@@ -32,8 +34,25 @@ QueueName = Literal["product", "marketing", "sales", "service", "triage"]
 SentimentName = Literal["negative", "neutral", "positive"]
 
 
+class CurrentEntry(Protocol):
+    """What an item's answer shows of its current entry (an ORM entry or a Core row)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def queue(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def routed_by(self) -> str: ...
+    @property
+    def claimed_by(self) -> str | None: ...
+    @property
+    def lease_expires_at(self) -> datetime | None: ...
+
+
 def to_read(
-    item: Item, verdict: Classification | None, entry: QueueEntry | None, *, detail: bool = False
+    item: Item, verdict: Classification | None, entry: CurrentEntry | None, *, detail: bool = False
 ) -> ItemRead:
     values = {
         "id": item.id,
@@ -90,7 +109,7 @@ def to_read(
 
 
 @router.get("", response_model=ItemPage, summary="List items, newest first")
-def list_items(
+async def list_items(
     session: SessionDep,
     settings: SettingsDep,
     queue: QueueName | None = None,
@@ -113,7 +132,6 @@ def list_items(
         if not isinstance(position.get("before"), int):
             raise InvalidInput("invalid cursor: pass the next_cursor you were given")
         before_id = position["before"]
-    limit = min(limit, settings.page_size_max)
     statement = repository.listing(
         queue=queue,
         channel=channel,
@@ -122,8 +140,17 @@ def list_items(
         before_id=before_id,
         thread_id=thread_id,
         dedupe_group_id=dedupe_group_id,
-    ).limit(limit + 1)
-    rows = session.execute(statement).all()
+    )
+    # async with one threadpool call for the query and the commit (see app.deps).
+    return await run_committed(
+        session, _page, session, statement, min(limit, settings.page_size_max)
+    )
+
+
+def _page(
+    session: Session, statement: Select[Item, Classification, QueueEntry], limit: int
+) -> ItemPage:
+    rows = session.execute(statement.limit(limit + 1)).all()
     page = [to_read(item, verdict, entry) for item, verdict, entry in rows[:limit]]
     next_cursor = encode_cursor({"before": page[-1].id}) if len(rows) > limit else None
     return ItemPage(items=page, next_cursor=next_cursor)

@@ -173,7 +173,9 @@ def rank_of(static: float, waiting_since: datetime, age_per_hour: float) -> floa
     return static - age_per_hour * hours_between(EPOCH, waiting_since)
 
 
-def live(entry: QueueEntry, now: datetime) -> tuple[float, dict[str, float]]:
+def live(
+    entry: QueueEntry | repository.EntryState, now: datetime
+) -> tuple[float, dict[str, float]]:
     """The priority now and its breakdown, the age term included."""
     stored = entry.priority_breakdown or {}
     age_per_hour = float(stored.get("age_per_hour", 0.0))

@@ -5,6 +5,11 @@
 - SQLite (one writer at a time): the claim first takes the write lock (``lock_agent``
   writes), then the same ``UPDATE … WHERE id = (first open) AND state = 'open'``; the guard
   turns a lost race into a miss (retried while open entries remain), never a double claim.
+
+The claim and the close (resolve, dismiss) are the hot path — an agent's every entry goes
+through both — so their statements are Core, built once at import with bind parameters and
+returning plain rows (``EntryState``): building a ``select()`` and loading ORM objects cost
+several times the database's own work (bench/README.md, "claims").
 """
 
 from __future__ import annotations
@@ -12,31 +17,73 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Integer, RowMapping, String, Table, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.models import ApiKey
+from app.db import UTCDateTime
 from app.items import repository as items_repository
 from app.items.models import Classification, Item
 from app.queues.models import PriorityWeights, QueueEntry
+
+ENTRY = cast(Table, QueueEntry.__table__)
+KEY = cast(Table, ApiKey.__table__)
 
 
 def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def lock_agent(session: Session, key_id: int) -> None:
-    """Serialise one agent's claims so its WIP limit holds (and, on SQLite, take the lock)."""
-    if is_postgres(session):
-        session.execute(select(ApiKey.id).where(ApiKey.id == key_id).with_for_update())
-    else:
-        session.execute(
-            update(ApiKey)
-            .where(ApiKey.id == key_id)
-            .values(name=ApiKey.name)
-            .execution_options(synchronize_session=False)
-        )
+@dataclass(frozen=True, slots=True)
+class EntryState:
+    """An entry's columns as a Core statement returned them (no ORM object behind it)."""
+
+    id: int
+    item_id: int
+    queue: str
+    routed_by: str
+    state: str
+    priority: float
+    priority_breakdown: dict[str, Any]
+    rank: float
+    waiting_since: datetime
+    claimed_by: str | None
+    lease_expires_at: datetime | None
+    first_claimed_at: datetime | None
+    note: str | None
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+
+    @classmethod
+    def of(cls, row: RowMapping) -> EntryState:
+        return cls(**{name: row[name] for name in ENTRY_FIELDS})
+
+
+ENTRY_FIELDS = tuple(EntryState.__dataclass_fields__)
+_ENTRY_COLUMNS = [ENTRY.c[name] for name in ENTRY_FIELDS]
+_NOW = bindparam("now", type_=UTCDateTime())
+
+_LOCK_AGENT = {
+    # The row lock serialises one agent's claims (its WIP limit holds under concurrency)
+    # and, with ``revoked_at IS NULL``, refuses a key revoked by any process at once.
+    "postgresql": select(KEY.c.id)
+    .where(KEY.c.id == bindparam("key_id", type_=Integer()), KEY.c.revoked_at.is_(None))
+    .with_for_update(),
+    # SQLite: a write takes the database's write lock; claims are serialised by it.
+    "sqlite": update(KEY)
+    .where(KEY.c.id == bindparam("key_id", type_=Integer()), KEY.c.revoked_at.is_(None))
+    .values(name=KEY.c.name)
+    .returning(KEY.c.id),
+}
+
+
+def lock_agent(session: Session, key_id: int) -> bool:
+    """Serialise one agent's claims (on SQLite: take the write lock); False if revoked."""
+    statement = _LOCK_AGENT["postgresql" if is_postgres(session) else "sqlite"]
+    return session.execute(statement, {"key_id": key_id}).first() is not None
 
 
 def lock_queue(session: Session, queue: str) -> None:
@@ -53,16 +100,24 @@ class Expired:
     lease_expires_at: datetime | None
 
 
+def _lapsed(postgres: bool, in_queue: bool) -> Any:
+    statement = select(ENTRY.c.id, ENTRY.c.queue, ENTRY.c.claimed_by, ENTRY.c.lease_expires_at)
+    statement = statement.where(ENTRY.c.state == "claimed", ENTRY.c.lease_expires_at < _NOW)
+    if in_queue:
+        statement = statement.where(ENTRY.c.queue == bindparam("queue", type_=String()))
+    return statement.with_for_update(skip_locked=True) if postgres else statement
+
+
+# Run at every claim (in its queue): one index range scan of ix_queue_entry_lease that finds
+# nothing unless a lease has lapsed.
+_LAPSED = {(pg, q): _lapsed(pg, q) for pg in (True, False) for q in (True, False)}
+
+
 def expire_leases(session: Session, now: datetime, queue: str | None = None) -> list[Expired]:
     """Return lapsed claims to their queue; the entries this call reopened."""
-    statement = select(
-        QueueEntry.id, QueueEntry.queue, QueueEntry.claimed_by, QueueEntry.lease_expires_at
-    ).where(QueueEntry.state == "claimed", QueueEntry.lease_expires_at < now)
-    if queue is not None:
-        statement = statement.where(QueueEntry.queue == queue)
-    if is_postgres(session):
-        statement = statement.with_for_update(skip_locked=True)
-    found = {row.id: Expired(*row) for row in session.execute(statement)}
+    statement = _LAPSED[(is_postgres(session), queue is not None)]
+    rows = session.execute(statement, {"now": now, "queue": queue})
+    found = {row.id: Expired(*row) for row in rows}
     if not found:
         return []
     reopened = session.execute(
@@ -79,13 +134,20 @@ def expire_leases(session: Session, now: datetime, queue: str | None = None) -> 
     return [found[entry_id] for entry_id in reopened.scalars()]
 
 
-def wip_of_agent(session: Session, agent: str, now: datetime) -> int:
-    statement = select(func.count(QueueEntry.id)).where(
-        QueueEntry.state == "claimed",
-        QueueEntry.claimed_by == agent,
-        QueueEntry.lease_expires_at >= now,
+_AGENT = bindparam("agent", type_=String())
+_HELD_BY_AGENT = (
+    select(func.count(ENTRY.c.id))
+    .where(
+        ENTRY.c.state == "claimed",
+        ENTRY.c.claimed_by == _AGENT,
+        ENTRY.c.lease_expires_at >= _NOW,
     )
-    return int(session.scalar(statement) or 0)
+    .scalar_subquery()
+)
+
+
+def wip_of_agent(session: Session, agent: str, now: datetime) -> int:
+    return int(session.scalar(select(_HELD_BY_AGENT), {"agent": agent, "now": now}) or 0)
 
 
 def wip_of_queue(session: Session, queue: str, now: datetime) -> int:
@@ -95,44 +157,117 @@ def wip_of_queue(session: Session, queue: str, now: datetime) -> int:
     return int(session.scalar(statement) or 0)
 
 
-def take_next(
-    session: Session, queue: str, agent: str, lease_until: datetime, now: datetime
-) -> QueueEntry | None:
-    """Claim the first open entry of ``queue`` in pull order for ``agent`` (None: empty).
-
-    One statement: ``UPDATE … WHERE id = (the first open entry) AND state = 'open'``. On
-    PostgreSQL the inner select skips rows other claimers hold; on SQLite the caller holds
-    the write lock, and the ``state = 'open'`` guard makes a lost race a miss, never a
-    double claim — a miss is retried while open entries remain.
-    """
+def _take_statement(postgres: bool) -> Any:
     first_open = (
-        select(QueueEntry.id)
-        .where(QueueEntry.queue == queue, QueueEntry.state == "open")
-        .order_by(QueueEntry.rank.desc(), QueueEntry.id.asc())
+        select(ENTRY.c.id)
+        .where(ENTRY.c.queue == bindparam("in_queue", type_=String()), ENTRY.c.state == "open")
+        .order_by(ENTRY.c.rank.desc(), ENTRY.c.id.asc())
         .limit(1)
     )
-    if is_postgres(session):
+    if postgres:
         first_open = first_open.with_for_update(skip_locked=True)
-    statement = (
-        update(QueueEntry)
-        .where(QueueEntry.id == first_open.scalar_subquery(), QueueEntry.state == "open")
+    return (
+        update(ENTRY)
+        .where(
+            ENTRY.c.id == first_open.scalar_subquery(),
+            ENTRY.c.state == "open",
+            # The agent's WIP limit, in the same statement: the caller holds the agent's
+            # lock (lock_agent), so this statement's snapshot sees all its other claims.
+            bindparam("agent_limit", type_=Integer()) > _HELD_BY_AGENT,
+        )
         .values(
             state="claimed",
-            claimed_by=agent,
-            lease_expires_at=lease_until,
-            first_claimed_at=func.coalesce(QueueEntry.first_claimed_at, now),
-            updated_at=now,
+            claimed_by=_AGENT,
+            lease_expires_at=bindparam("lease_until", type_=UTCDateTime()),
+            first_claimed_at=func.coalesce(ENTRY.c.first_claimed_at, _NOW),
+            updated_at=_NOW,
         )
-        .returning(QueueEntry)
-        .execution_options(synchronize_session=False, populate_existing=True)
+        .returning(*_ENTRY_COLUMNS)
     )
+
+
+_TAKE = {True: _take_statement(True), False: _take_statement(False)}
+_ANY_OPEN = select(
+    select(ENTRY.c.id)
+    .where(ENTRY.c.queue == bindparam("in_queue", type_=String()), ENTRY.c.state == "open")
+    .exists()
+)
+
+
+def take_next(
+    session: Session,
+    queue: str,
+    agent: str,
+    lease_until: datetime,
+    now: datetime,
+    agent_limit: int,
+) -> EntryState | None:
+    """Claim the first open entry of ``queue`` in pull order for ``agent`` (None: a miss).
+
+    One statement: ``UPDATE … WHERE id = (the first open entry) AND state = 'open' AND
+    (the agent's claims) < agent_limit RETURNING …``. On PostgreSQL the inner select skips
+    rows other claimers hold; on SQLite the caller holds the write lock, and the ``state =
+    'open'`` guard makes a lost race a miss, never a double claim — a miss is retried while
+    open entries remain and the agent is under its limit. A miss: the queue is empty, every
+    open entry is being taken by claimers in flight, or the agent is at its limit (the
+    caller tells which).
+    """
+    postgres = is_postgres(session)
+    values = {
+        "in_queue": queue,
+        "agent": agent,
+        "lease_until": lease_until,
+        "now": now,
+        "agent_limit": agent_limit,
+    }
     while True:
-        entry = session.scalars(statement).first()
-        if entry is not None or is_postgres(session):
-            # On PostgreSQL a miss means every open entry is empty or taken by claimers in flight.
-            return entry
-        if not session.scalar(select(first_open.exists())):
+        row = session.execute(_TAKE[postgres], values).mappings().first()
+        if row is not None:
+            return EntryState.of(row)
+        if postgres or wip_of_agent(session, agent, now) >= agent_limit:
             return None
+        if not session.scalar(_ANY_OPEN, {"in_queue": queue}):
+            return None
+
+
+_SELECT_FOR_UPDATE = select(*_ENTRY_COLUMNS).where(
+    ENTRY.c.id == bindparam("entry_id", type_=Integer())
+)
+_LOCK_ENTRY = {
+    True: _SELECT_FOR_UPDATE.with_for_update(),
+    False: _SELECT_FOR_UPDATE,
+}
+_SQLITE_WRITE_LOCK = (
+    update(ENTRY)
+    .where(ENTRY.c.id == bindparam("entry_id", type_=Integer()))
+    .values(state=ENTRY.c.state)
+)
+_CLOSE = (
+    update(ENTRY)
+    .where(ENTRY.c.id == bindparam("entry_id", type_=Integer()))
+    .values(
+        state=bindparam("new_state", type_=String()),
+        note=bindparam("new_note", type_=String()),
+        closed_at=_NOW,
+        lease_expires_at=None,
+        updated_at=_NOW,
+    )
+)
+
+
+def lock_state(session: Session, entry_id: int) -> EntryState | None:
+    """The entry as a plain row, locked for this unit of work (on SQLite: the write lock)."""
+    postgres = is_postgres(session)
+    if not postgres:
+        session.execute(_SQLITE_WRITE_LOCK, {"entry_id": entry_id})
+    row = session.execute(_LOCK_ENTRY[postgres], {"entry_id": entry_id}).mappings().first()
+    return EntryState.of(row) if row is not None else None
+
+
+def close(session: Session, entry_id: int, state: str, note: str, now: datetime) -> None:
+    """Close a locked entry (resolved or dismissed): no lease, no longer claimable."""
+    values = {"entry_id": entry_id, "new_state": state, "new_note": note, "now": now}
+    session.execute(_CLOSE, values)
 
 
 def get(session: Session, entry_id: int) -> QueueEntry | None:
@@ -175,6 +310,19 @@ def item_row(
         return None
     item, verdict, entry = row
     return item, verdict, entry
+
+
+_ITEM_WITH_VERDICT = (
+    select(Item, Classification)
+    .outerjoin(Classification, Classification.item_id == Item.id)
+    .where(Item.id == bindparam("item_id", type_=Integer()))
+)
+
+
+def item_and_verdict(session: Session, item_id: int) -> tuple[Item, Classification | None]:
+    """The item and its classification in one statement (the claim's answer shows both)."""
+    row = session.execute(_ITEM_WITH_VERDICT, {"item_id": item_id}).one()
+    return row[0], row[1]
 
 
 def open_entries(session: Session) -> Sequence[tuple[QueueEntry, Item, Classification | None]]:

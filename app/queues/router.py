@@ -10,16 +10,19 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Response
+from sqlalchemy.orm import Session
 
 from app.auth.deps import AdminDep, AgentDep, ViewerDep
+from app.auth.service import Principal
 from app.config import Settings
 from app.db import utcnow
-from app.deps import RowId, SessionDep, SettingsDep
+from app.deps import RowId, SessionDep, SettingsDep, run_committed
 from app.items.router import to_read
 from app.items.schemas import ItemDetail
 from app.ops.metrics import record_claim
 from app.queues import priority, service
 from app.queues.models import QueueEntry
+from app.queues.repository import EntryState
 from app.queues.schemas import (
     DismissBody,
     EntryRead,
@@ -43,7 +46,7 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 
-def entry_read(entry: QueueEntry, now: datetime) -> EntryRead:
+def entry_read(entry: QueueEntry | EntryState, now: datetime) -> EntryRead:
     value, breakdown = priority.live(entry, now)
     return EntryRead(
         id=entry.id,
@@ -60,9 +63,17 @@ def entry_read(entry: QueueEntry, now: datetime) -> EntryRead:
     )
 
 
-def with_item(session: SessionDep, entry: QueueEntry, now: datetime) -> EntryWithItem:
+def with_item(session: Session, entry: QueueEntry, now: datetime) -> EntryWithItem:
     item, verdict, current = service.item_of(session, entry)
     detail = to_read(item, verdict, current, detail=True)
+    assert isinstance(detail, ItemDetail)
+    return EntryWithItem(entry=entry_read(entry, now), item=detail)
+
+
+def claimed_with_item(session: Session, entry: EntryState, now: datetime) -> EntryWithItem:
+    """A claim's answer: the entry just claimed is the item's current one."""
+    item, verdict = service.item_of_current(session, entry)
+    detail = to_read(item, verdict, entry, detail=True)
     assert isinstance(detail, ItemDetail)
     return EntryWithItem(entry=entry_read(entry, now), item=detail)
 
@@ -112,13 +123,23 @@ def get_queue(queue: str, session: SessionDep, settings: SettingsDep, _: ViewerD
         429: {"description": "A WIP limit is reached (`limit`: agent or queue)"},
     },
 )
-def claim(queue: str, session: SessionDep, settings: SettingsDep, principal: AgentDep) -> Any:
+async def claim(queue: str, session: SessionDep, settings: SettingsDep, principal: AgentDep) -> Any:
+    # async + one threadpool call for the work and its commit: a sync endpoint costs FastAPI
+    # three hops (the function, validating its answer, the session's commit), and claims
+    # and resolves are the hottest write path.
+    answer = await run_committed(session, _claim, queue, session, settings, principal)
+    if answer is None:
+        return Response(status_code=204)
+    record_claim(answer.entry.queue)
+    return answer
+
+
+def _claim(
+    queue: str, session: Session, settings: Settings, principal: Principal
+) -> EntryWithItem | None:
     now = utcnow()
     entry = service.claim(session, principal, queue, settings, now)
-    if entry is None:
-        return Response(status_code=204)
-    record_claim(entry.queue)
-    return with_item(session, entry, now)
+    return claimed_with_item(session, entry, now) if entry is not None else None
 
 
 @entries_router.get("/{entry_id}", response_model=EntryWithItem, summary="One entry and its item")
@@ -137,11 +158,15 @@ def heartbeat(
 
 
 @entries_router.post("/{entry_id}/resolve", response_model=EntryRead, responses=CONFLICT)
-def resolve(
+async def resolve(
     entry_id: RowId, body: ResolveBody, session: SessionDep, principal: AgentDep
 ) -> EntryRead:
+    return await run_committed(session, _resolve, entry_id, body.note, session, principal)
+
+
+def _resolve(entry_id: int, note: str, session: Session, principal: Principal) -> EntryRead:
     now = utcnow()
-    return entry_read(service.resolve(session, principal, entry_id, body.note, now), now)
+    return entry_read(service.resolve(session, principal, entry_id, note, now), now)
 
 
 @entries_router.post(

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.audit.service import record
+from app.auth.errors import Unauthorized
 from app.auth.service import Principal
 from app.config import Settings
 from app.errors import Conflict, InvalidInput, LimitExceeded, NotFound
@@ -31,6 +32,7 @@ from app.items.models import Classification, Item
 from app.items.service import contribution
 from app.queues import priority, repository
 from app.queues.models import QUEUE_NAMES, Correction, PriorityWeights, QueueEntry
+from app.queues.repository import EntryState
 from app.signal.service import RollupDeltas
 from classifiers.text import compose
 
@@ -38,7 +40,7 @@ SYSTEM = "system"
 STATS_WINDOW_HOURS = 24
 
 
-def snapshot(entry: QueueEntry) -> dict[str, Any]:
+def snapshot(entry: QueueEntry | EntryState) -> dict[str, Any]:
     return {
         "queue": entry.queue,
         "state": entry.state,
@@ -78,29 +80,27 @@ def expire_leases(session: Session, now: datetime, queue: str | None = None) -> 
 
 def claim(
     session: Session, principal: Principal, queue: str, settings: Settings, now: datetime
-) -> QueueEntry | None:
-    """The next entry of ``queue`` for ``principal`` under a lease, or None when it is empty."""
+) -> EntryState | None:
+    """The next entry of ``queue`` for ``principal`` under a lease, or None when it is empty.
+
+    Statements, in the usual case: the agent's lock, the lapsed-lease scan (finds nothing),
+    the claim (``UPDATE … RETURNING`` with the WIP check inside) and its audit row. A queue
+    with a WIP limit adds its advisory lock and count.
+    """
     known_queue(queue)
     principal.require_queue(queue)
     if principal.key_id is None:  # pragma: no cover - only keys have the agent role
         raise InvalidInput("claims need an API key")
-    repository.lock_agent(session, principal.key_id)
+    if not repository.lock_agent(session, principal.key_id):
+        raise Unauthorized(f"key {principal.name!r} has been revoked")
     queue_limit = settings.wip_per_queue.get(queue)
     if queue_limit is not None:
         repository.lock_queue(session, queue)
     expire_leases(session, now, queue)
-    held = repository.wip_of_agent(session, principal.name, now)
-    if held >= settings.wip_per_agent:
-        raise LimitExceeded(
-            f"{principal.name} holds {held} entries, the limit per agent is "
-            f"{settings.wip_per_agent}: resolve or release one first",
-            limit="agent",
-            max=settings.wip_per_agent,
-            held=held,
-        )
     if queue_limit is not None:
         claimed = repository.wip_of_queue(session, queue, now)
         if claimed >= queue_limit:
+            _check_agent_limit(session, principal, settings, now)  # the agent's limit first
             raise LimitExceeded(
                 f"{queue} has {claimed} entries claimed, its limit is {queue_limit}",
                 limit="queue",
@@ -108,8 +108,11 @@ def claim(
                 held=claimed,
             )
     lease_until = now + timedelta(seconds=settings.lease_seconds)
-    entry = repository.take_next(session, queue, principal.name, lease_until, now)
+    entry = repository.take_next(
+        session, queue, principal.name, lease_until, now, settings.wip_per_agent
+    )
     if entry is None:
+        _check_agent_limit(session, principal, settings, now)
         return None
     before = {**snapshot(entry), "state": "open", "claimed_by": None, "lease_expires_at": None}
     record(
@@ -122,6 +125,20 @@ def claim(
         after=snapshot(entry),
     )
     return entry
+
+
+def _check_agent_limit(
+    session: Session, principal: Principal, settings: Settings, now: datetime
+) -> None:
+    held = repository.wip_of_agent(session, principal.name, now)
+    if held >= settings.wip_per_agent:
+        raise LimitExceeded(
+            f"{principal.name} holds {held} entries, the limit per agent is "
+            f"{settings.wip_per_agent}: resolve or release one first",
+            limit="agent",
+            max=settings.wip_per_agent,
+            held=held,
+        )
 
 
 def get(session: Session, entry_id: int) -> QueueEntry:
@@ -139,7 +156,7 @@ def _locked(session: Session, principal: Principal, entry_id: int) -> QueueEntry
     return entry
 
 
-def _require_holder(entry: QueueEntry, principal: Principal) -> None:
+def _require_holder(entry: QueueEntry | EntryState, principal: Principal) -> None:
     if entry.state == "claimed" and entry.claimed_by == principal.name:
         return
     if entry.state == "claimed":
@@ -163,29 +180,32 @@ def _close(
     state: str,
     note: str,
     action: str,
-) -> QueueEntry:
-    entry = _locked(session, principal, entry_id)
+) -> EntryState:
+    # Core statements (lock, update, audit row): resolving is half of every entry's work.
+    entry = repository.lock_state(session, entry_id)
+    if entry is None:
+        raise NotFound(f"no entry {entry_id}")
+    principal.require_queue(entry.queue)
     _require_holder(entry, principal)
-    before = snapshot(entry)
-    entry.state, entry.note, entry.closed_at = state, note, now
-    entry.lease_expires_at = None
-    entry.updated_at = now
-    session.flush()
+    repository.close(session, entry.id, state, note, now)
+    closed = replace(
+        entry, state=state, note=note, closed_at=now, lease_expires_at=None, updated_at=now
+    )
     record(
         session,
         actor=principal.name,
         action=action,
         entity="queue_entry",
         entity_id=entry.id,
-        before=before,
-        after=snapshot(entry),
+        before=snapshot(entry),
+        after=snapshot(closed),
     )
-    return entry
+    return closed
 
 
 def resolve(
     session: Session, principal: Principal, entry_id: int, note: str, now: datetime
-) -> QueueEntry:
+) -> EntryState:
     return _close(
         session, principal, entry_id, now, state="resolved", note=note, action="entry.resolve"
     )
@@ -193,7 +213,7 @@ def resolve(
 
 def dismiss(
     session: Session, principal: Principal, entry_id: int, reason: str, now: datetime
-) -> QueueEntry:
+) -> EntryState:
     return _close(
         session, principal, entry_id, now, state="dismissed", note=reason, action="entry.dismiss"
     )
@@ -434,3 +454,8 @@ def item_of(
     row = repository.item_row(session, entry.item_id)
     assert row is not None  # the foreign key guarantees the item
     return row
+
+
+def item_of_current(session: Session, entry: EntryState) -> tuple[Item, Classification | None]:
+    """The item of an entry that is its current one (a claim's): item and verdict only."""
+    return repository.item_and_verdict(session, entry.item_id)

@@ -63,6 +63,21 @@ class SignalBucket(Base):
     authors: Mapped[int] = mapped_column(default=0)
 
 
+class SignalVersion(Base):
+    """One row whose token changes in every transaction that changes the rollups.
+
+    ``GET /signal`` caches its answers per token (app/signal/cache.py). Whatever writes
+    ``signal_rollup`` / ``signal_bucket`` / ``signal_author`` must call
+    ``app.signal.repository.mark_signal_changed`` in the same transaction —
+    ``RollupDeltas.flush`` does.
+    """
+
+    __tablename__ = "signal_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))
+
+
 class FeedEvent(Base):
     """An item arrived in a queue. The id is the feed's order; consumers resume after it."""
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from app.signal.models import (
     SignalAuthor,
     SignalBucket,
     SignalRollup,
+    SignalVersion,
     Spike,
     Theme,
     ThemeMember,
@@ -89,6 +91,28 @@ def upsert_buckets(session: Session, rows: Sequence[dict[str, object]]) -> None:
         set_={name: table.c[name] + statement.excluded[name] for name in (*COUNTERS, "authors")},
     )
     bulk.execute_many(session, "signal_bucket.upsert", statement, list(rows))
+
+
+def mark_signal_changed(session: Session) -> None:
+    """The hook every rollup writer calls, in its own transaction: a new change token.
+
+    ``GET /signal`` answers from a cache keyed by the token it reads (``signal_version``),
+    so a cached answer is never served after a commit that changed the rollups. A random
+    token rather than a counter: a row deleted and re-created cannot repeat an old value.
+    """
+    statement = insert_for(session)(SignalVersion.__table__).values(id=1, token=uuid.uuid4().hex)
+    statement = statement.on_conflict_do_update(
+        index_elements=["id"], set_={"token": statement.excluded["token"]}
+    )
+    session.execute(statement)
+
+
+_TOKEN = select(SignalVersion.token).where(SignalVersion.id == 1)
+
+
+def signal_version(session: Session) -> str | None:
+    """The current change token (None until the rollups were first written)."""
+    return session.scalar(_TOKEN)
 
 
 def add_feed_events(session: Session, arrivals: Sequence[tuple[str, int]], at: datetime) -> None:
@@ -214,6 +238,7 @@ def all_buckets(session: Session) -> Sequence[SignalBucket]:
 def clear_rollups(session: Session) -> None:
     for model in (SignalRollup, SignalAuthor, SignalBucket):
         session.execute(delete(model))
+    mark_signal_changed(session)
 
 
 def routed_items(session: Session) -> Iterator[tuple[Item, QueueEntry, Classification]]:

@@ -1,16 +1,19 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from sqlalchemy.orm import Session
 
 from app.db import as_utc, utcnow
-from app.deps import RowId, SessionDep
+from app.deps import RowId, SessionDep, SettingsDep, run_committed
 from app.errors import InvalidInput
 from app.items.models import Item
 from app.signal import repository, spikes
+from app.signal.cache import SIGNAL_CACHE
 from app.signal.models import Spike
 from app.signal.schemas import (
     ExemplarRead,
@@ -45,8 +48,9 @@ def _range(
 
 
 @router.get("", response_model=SignalRead, summary="Demand per queue over time")
-def get_signal(
+async def get_signal(
     session: SessionDep,
+    settings: SettingsDep,
     bucket: Literal["hour", "day", "week"] = "day",
     start: Annotated[
         datetime | None, Query(alias="from", description="Default: 30 days before `to`")
@@ -55,21 +59,54 @@ def get_signal(
     queue: Annotated[list[str] | None, Query()] = None,
     channel: Annotated[list[str] | None, Query()] = None,
     group_by: Literal["queue", "channel"] = "queue",
-) -> SignalRead:
+) -> Response:
     """Answered from the hourly rollups and distinct-author tables, never from items.
 
     Buckets are whole: `from` is rounded down and `to` up to the bucket. `authors` is the
-    number of distinct customers in a point; it is not summed into `totals`.
+    number of distinct customers in a point; it is not summed into `totals`. Repeated
+    queries are answered from a cache that is dropped whenever the rollups change (never
+    a stale answer; `ANDON_SIGNAL_CACHE=false` turns it off).
     """
     start_at, end_at = _range(start, end, bucket)
+    queues, channels = tuple(queue) if queue else None, tuple(channel) if channel else None
+    query = SignalQuery(bucket, start_at, end_at, queues, channels, group_by)
+    # async with one threadpool call (token, maybe the query, the commit): a cached answer
+    # costs one primary-key read, and the JSON is sent as it was stored.
+    body = await run_committed(session, _answer, session, query, settings.signal_cache)
+    return Response(body, media_type="application/json")
+
+
+@dataclass(frozen=True, slots=True)
+class SignalQuery:
+    """One ``GET /signal`` question, bucket-aligned: the cache key of its answer."""
+
+    bucket: Literal["hour", "day", "week"]
+    start: datetime
+    end: datetime
+    queues: tuple[str, ...] | None
+    channels: tuple[str, ...] | None
+    group_by: Literal["queue", "channel"]
+
+
+def _answer(session: Session, query: SignalQuery, use_cache: bool) -> bytes:
+    token = repository.signal_version(session) if use_cache else None
+    cached = SIGNAL_CACHE.get(token, query)
+    if cached is not None:
+        return cached
+    body = signal_read(session, query).model_dump_json().encode()
+    SIGNAL_CACHE.put(token, query, body)
+    return body
+
+
+def signal_read(session: Session, query: SignalQuery) -> SignalRead:
     points = series(
         session,
-        start=start_at,
-        end=end_at,
-        bucket=bucket,
-        queues=queue,
-        channels=channel,
-        by_channel=group_by == "channel",
+        start=query.start,
+        end=query.end,
+        bucket=query.bucket,
+        queues=query.queues,
+        channels=query.channels,
+        by_channel=query.group_by == "channel",
     )
     sums: dict[str, list[float]] = {}
     for point in points:
@@ -92,9 +129,9 @@ def get_signal(
         for name, row in sorted(sums.items())
     }
     return SignalRead(
-        bucket=bucket,
-        start=start_at,
-        end=end_at,
+        bucket=query.bucket,
+        start=query.start,
+        end=query.end,
         totals=totals,
         series=[
             SignalPointRead(

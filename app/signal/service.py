@@ -305,6 +305,8 @@ class RollupDeltas:
                     }
                 )
         repository.upsert_buckets(session, buckets)
+        if rows or buckets:  # GET /signal's cached answers are out of date from the commit
+            repository.mark_signal_changed(session)
         if self._arrivals:
             repository.add_feed_events(session, self._arrivals, utcnow())
         self._rows.clear()
