@@ -137,6 +137,16 @@ def install_handlers(app: FastAPI) -> None:
         detail = f"the database refused a value: {reason}"
         return problem(422, "Invalid input", detail, request)
 
+    @app.exception_handler(UnicodeEncodeError)
+    async def _unencodable(request: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        # Valid JSON can carry a lone surrogate escape ("\\ud83d", half an emoji) that no
+        # database stores as UTF-8; the write fails before anything is kept.
+        detail = (
+            f"text holds a character that cannot be stored as UTF-8 ({exc.reason}): "
+            "send the whole character or drop it"
+        )
+        return problem(422, "Invalid input", detail, request)
+
     @app.exception_handler(OperationalError)
     async def _database(request: Request, exc: OperationalError) -> JSONResponse:
         return problem(503, "Service unavailable", "the database is not reachable", request)

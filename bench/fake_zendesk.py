@@ -12,13 +12,14 @@ measurement does not share its interpreter (and GIL) with the source.
 from __future__ import annotations
 
 import base64
-import json
 import multiprocessing
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+import orjson
 
 from bench.texts import text_for
 
@@ -108,7 +109,7 @@ def _serve(total: int, ready: Any, port_value: Any) -> None:
             return self._json(200, body)
 
         def _json(self, status: int, body: Any) -> None:
-            content = json.dumps(body).encode()
+            content = orjson.dumps(body)
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(content)))

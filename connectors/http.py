@@ -29,6 +29,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+import orjson
 
 from connectors.errors import (
     AuthFailed,
@@ -187,8 +188,13 @@ def json_body(response: httpx.Response) -> Any:
             f"{response.request.method} {response.request.url}: expected JSON, "
             f"got {content_type or 'no content type'}"
         )
+    body = response.content
     try:
-        return json.loads(response.content)
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass  # orjson is strict (UTF-8 only, no lone surrogates): the standard parser decides
+    try:
+        return json.loads(body)
     except ValueError as exc:
         raise ProtocolError(
             f"{response.request.method} {response.request.url}: invalid JSON ({exc})"

@@ -19,6 +19,7 @@ TEXTS = {
     "sql": "Robert'); DROP TABLE item;-- my order is late",
     "html": '<img src=x onerror="alert(1)"><script>alert(2)</script> refund please',
     "nul": "nul\x00byte in the middle",
+    "cut-emoji": "thanks for nothing \ud83d",
 }
 
 
@@ -48,7 +49,8 @@ def test_unusual_text_round_trips_and_sql_stays_inert(
         for item in client.get("/items", params={"limit": 100}).json()["items"]
     }
     for key, text in TEXTS.items():
-        expected = text.replace("\x00", "")  # PostgreSQL cannot store NUL: it is dropped
+        # PostgreSQL cannot store NUL: it is dropped; a lone surrogate becomes U+FFFD.
+        expected = text.replace("\x00", "").replace("\ud83d", "\ufffd")
         assert stored[key]["text"] == expected, key
     assert stored["nul"]["author"]["handle"] == "@nul"
     detail = client.get(f"/items/{stored['nul']['id']}").json()
@@ -67,3 +69,16 @@ def test_oversized_bodies_are_refused_with_413(client: TestClient) -> None:
     assert response.headers["content-type"] == PROBLEM
     assert "too large" in response.json()["detail"]
     assert client.get("/sources/big").status_code == 404
+
+
+def test_lone_surrogates_in_request_bodies_are_refused_not_a_server_error(
+    client: TestClient,
+) -> None:
+    # Valid JSON (a \\uD83D escape) that no database can store as UTF-8 text.
+    body = (
+        b'{"pattern_type": "keyword", "pattern": "refund", "queue": "service", "note": "x\\ud83d"}'
+    )
+    response = client.post("/rules", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    assert client.get("/rules").json()["rules"] == []

@@ -19,6 +19,7 @@ the exact content it was computed on; anything else is classified here.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -61,27 +62,41 @@ def content_hash(title: str | None, text: str) -> str:
     return hashlib.sha256(f"{title or ''}\x1f{text}".encode()).hexdigest()
 
 
-def without_nul(value: Any) -> Any:
-    """``value`` with NUL characters removed from every string in it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable(value: Any) -> Any:
+    """``value`` with every string in it made storable: NUL removed, lone surrogates replaced.
 
     PostgreSQL cannot store NUL in text or JSONB, and one such character would fail the
-    whole page; in feedback it carries no meaning, so it is dropped on every backend.
+    whole page; in feedback it carries no meaning, so it is dropped on every backend. A
+    lone surrogate (an emoji cut in half by an upstream's truncation, sent as a ``\\ud83d``
+    escape) is not encodable as UTF-8 by any database: it becomes U+FFFD, the replacement
+    character, so the rest of the text is kept.
     """
     if isinstance(value, str):
-        return value.replace("\x00", "") if "\x00" in value else value
+        if "\x00" in value:
+            value = value.replace("\x00", "")
+        if not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                value = _SURROGATE.sub("\ufffd", value)
+        return value
     if isinstance(value, Mapping):
-        return {without_nul(key): without_nul(item) for key, item in value.items()}
+        return {storable(key): storable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [without_nul(item) for item in value]
+        return [storable(item) for item in value]
     return value
 
 
-def _has_nul(value: Any) -> bool:
+def _unstorable(value: Any) -> bool:
     # The payload is stored as JSON anyway: one C-speed dump tells whether any string in
-    # it holds a NUL (JSON escapes it as \u0000), so the walk runs only when one does.
+    # it holds a NUL (JSON escapes it as \u0000) or a lone surrogate (orjson refuses it), so
+    # the walk runs only when one does.
     try:
         return b"\\u0000" in orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
-    except TypeError:  # not plain JSON (an integer beyond 64 bits): walk it
+    except TypeError:  # not plain JSON (an integer beyond 64 bits), or a surrogate: walk it
         return True
 
 
@@ -106,7 +121,7 @@ def item_fields(source_item: SourceItem) -> dict[str, Any]:
         "thread_id": source_item.thread_id,
         "raw": dict(source_item.raw),
     }
-    fields = without_nul(fields) if _has_nul(fields) else fields
+    fields = storable(fields) if _unstorable(fields) else fields
     fields["content_hash"] = content_hash(fields["title"], fields["text"])
     return fields
 
@@ -154,7 +169,7 @@ class PreparedPage:
 def prepare(source_items: Sequence[SourceItem]) -> PreparedPage:
     fields: dict[str, dict[str, Any]] = {}
     for source_item in source_items:  # the same id twice in a page: the last one wins
-        fields[without_nul(source_item.external_id)] = item_fields(source_item)
+        fields[storable(source_item.external_id)] = item_fields(source_item)
     return PreparedPage(fields)
 
 

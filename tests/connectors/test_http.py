@@ -248,6 +248,15 @@ def test_json_body_decodes_json_and_problem_json() -> None:
     }
 
 
+def test_json_body_keeps_what_the_standard_parser_accepts() -> None:
+    """The fast parser is strict; a body it refuses but JSON allows still decodes the same."""
+    # A lone surrogate escape (a tweet cut in the middle of an emoji) and a UTF-16 body.
+    cut = b'{"text": "thanks \\ud83d", "n": 1}'
+    assert http.json_body(_response(cut, "application/json")) == {"text": "thanks \ud83d", "n": 1}
+    utf16 = '{"text": "d\u00e9j\u00e0"}'.encode("utf-16")
+    assert http.json_body(_response(utf16, "application/json")) == {"text": "déjà"}
+
+
 @pytest.mark.parametrize(
     ("content", "content_type", "message"),
     [
