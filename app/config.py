@@ -130,6 +130,12 @@ class Settings(BaseSettings):
     rate_limit_anonymous_burst: int = Field(
         default=1200, ge=1, description="Requests an address without a key may send at once."
     )
+    auth_failures_per_minute: int = Field(
+        default=60, ge=0, description="Unknown or revoked keys a minute per client address."
+    )
+    auth_failures_burst: int = Field(
+        default=120, ge=1, description="Unknown or revoked keys an address may send at once."
+    )
 
     @field_validator("database_url")
     @classmethod

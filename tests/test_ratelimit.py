@@ -46,6 +46,8 @@ def limited(
             "rate_limit_burst": 3,
             "rate_limit_anonymous_per_minute": 30,
             "rate_limit_anonymous_burst": 2,
+            "auth_failures_per_minute": 6,
+            "auth_failures_burst": 2,
             "public_read": True,
         }
     )
@@ -121,6 +123,24 @@ def test_anonymous_reads_share_a_bucket_per_address(limited: TestClient, engine:
         assert elsewhere.get("/signal").status_code == 200, "another address, another bucket"
 
 
+def test_guessed_or_revoked_keys_are_slowed_per_address(
+    limited: TestClient, engine: Engine, clock: Clock
+) -> None:
+    wrong = {"Authorization": "Bearer andon_not-a-key"}
+    statuses = [limited.get("/queues", headers=wrong).status_code for _ in range(3)]
+    assert statuses == [401, 401, 429], "a burst of 2 failures, then refused"
+    refused = limited.get("/queues", headers=wrong)
+    assert (
+        "too many unknown or revoked API keys from address testclient" in refused.json()["detail"]
+    )
+    assert refused.headers["Retry-After"] == "10", "6 a minute: a token every 10 s"
+    assert "andon_not-a-key" not in refused.text
+    viewer = bearer(api_key(engine, "vic", "viewer"))
+    assert limited.get("/queues", headers=viewer).status_code == 200, "a real key still works"
+    clock.now += 10.0
+    assert limited.get("/queues", headers=wrong).status_code == 401, "a token came back"
+
+
 def test_probes_metrics_docs_and_pages_are_never_limited(limited: TestClient) -> None:
     for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/console"):
         for _ in range(5):
@@ -147,6 +167,7 @@ def test_the_defaults_are_generous_and_idle_buckets_are_forgotten() -> None:
     assert defaults.rate_limit_per_minute == 6000
     assert defaults.rate_limit_burst == 600
     assert defaults.rate_limit_anonymous_per_minute == 12000
+    assert (defaults.auth_failures_per_minute, defaults.auth_failures_burst) == (60, 120)
 
     clock = Clock()
     buckets = TokenBuckets(60, 2, clock=clock, max_buckets=3)

@@ -41,6 +41,10 @@ async def get_principal(request: Request, session: SessionDep, settings: Setting
         authenticate, session, key, cache_seconds=ttl
     )
     if principal is None:
+        # Charged to the address (app.ops.ratelimit): past its budget, 429 instead of 401.
+        limiter = getattr(request.app.state, "rate_limiter", None)
+        if limiter is not None:
+            limiter.charge_failure(request.client.host if request.client else "unknown")
         raise Unauthorized("unknown or revoked API key")
     return principal
 

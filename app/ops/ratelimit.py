@@ -15,7 +15,10 @@ Every limited response carries where its caller stands::
     RateLimit-Reset: 1                        seconds until the bucket is full again
 
 The limit is charged after the key is checked (``limit_rate`` depends on the principal), so
-a bucket is only ever made for a real key or a real address, never for a made-up key, and
+a bucket is only ever made for a real key or a real address, never for a made-up key. An
+unknown or revoked key is charged to its address instead, in a bucket of its own
+(``ANDON_AUTH_FAILURES_PER_MINUTE``, default 60, bursts of 120): past it, 429 rather than
+401, so keys cannot be guessed at speed.
 ``/healthz``, ``/readyz``, ``/metrics``, the docs and the web pages are not limited — they
 do not depend on it. Buckets live in the process: with several API processes a key may
 reach that many times the rate. A request costs a dictionary lookup and a few float
@@ -147,6 +150,10 @@ class RateLimiter:
             if anonymous
             else None
         )
+        failures = settings.auth_failures_per_minute
+        self.failures = (
+            TokenBuckets(failures, settings.auth_failures_burst, clock=clock) if failures else None
+        )
 
     def charge(self, key_id: int | None, name: str, address: str) -> Standing | None:
         """Charge one request; raise ``RateLimited`` when the caller's bucket is empty."""
@@ -163,6 +170,27 @@ class RateLimiter:
         raise RateLimited(
             f"rate limit exceeded for {who} ({buckets.policy.split(';')[0]} requests a "
             f"minute, bursts of {standing.limit}): retry in {retry_after} s",
+            standing,
+            retry_after,
+        )
+
+    def charge_failure(self, address: str) -> None:
+        """Charge a request with an unknown or revoked key to its address's failure bucket.
+
+        Raises ``RateLimited`` once the address has spent it: guessing keys (or a client
+        stuck on a revoked one) is slowed to ``ANDON_AUTH_FAILURES_PER_MINUTE``, and each
+        guess costs the database a lookup, so it is bounded too.
+        """
+        if self.failures is None:
+            return
+        granted, standing, wait = self.failures.take(address)
+        if granted:
+            return
+        retry_after = max(1, math.ceil(wait))
+        raise RateLimited(
+            f"too many unknown or revoked API keys from address {address} "
+            f"({self.failures.policy.split(';')[0]} a minute, bursts of {standing.limit}): "
+            f"retry in {retry_after} s",
             standing,
             retry_after,
         )
