@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audit.models import AuditEvent
 from app.db import unit_of_work
 from app.items.models import Classification, Item, ItemMetricSnapshot
 from app.learning.service import Classifier
@@ -129,6 +130,17 @@ def test_a_record_deleted_upstream_is_kept_and_its_open_work_dismissed(
         assert entry is not None
         assert (entry.state, entry.note) == ("dismissed", "deleted upstream")
         assert session.scalar(select(func.sum(SignalRollup.count))) == 1
+        logged = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "entry.dismiss")
+        ).all()
+        assert [(row.actor, row.entity_id, row.before, row.after) for row in logged] == [
+            (
+                "system",
+                str(entry.id),
+                {"queue": entry.queue, "state": "open"},
+                {"queue": entry.queue, "state": "dismissed", "note": "deleted upstream"},
+            )
+        ]
 
 
 def test_rejected_ideas_do_not_block_the_rest(

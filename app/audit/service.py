@@ -11,6 +11,9 @@ from sqlalchemy.orm import Session
 from app.audit import repository
 from app.db import utcnow
 
+SYSTEM = "system"
+"""The actor of changes nobody asked for: lapsed leases, records deleted upstream."""
+
 
 def record(
     session: Session,

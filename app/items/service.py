@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
+from app.audit import service as audit
 from app.db import utcnow
 from app.dedupe.service import follow_upstream, group_new
 from app.identity.service import assign as assign_identities
@@ -224,13 +225,23 @@ def deleted_upstream(raw: Mapping[str, Any]) -> bool:
 def dismiss_deleted(session: Session, item_ids: Sequence[int], now: datetime) -> None:
     """Open work on a record deleted upstream is dismissed; its demand stays counted.
 
-    An entry an agent holds is left to the agent, who sees the deletion on the item.
+    An entry an agent holds is left to the agent, who sees the deletion on the item. Each
+    dismissal is in the audit log, by ``system``, like every other state change.
     """
     if not item_ids:
         return
     for entry in repository.current_entries(session, item_ids).values():
         if entry.state == "open":
             entry.state, entry.note, entry.closed_at = "dismissed", "deleted upstream", now
+            audit.record(
+                session,
+                actor=audit.SYSTEM,
+                action="entry.dismiss",
+                entity="queue_entry",
+                entity_id=entry.id,
+                before={"queue": entry.queue, "state": "open"},
+                after={"queue": entry.queue, "state": "dismissed", "note": "deleted upstream"},
+            )
     session.flush()
 
 

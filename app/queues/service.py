@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.audit.service import record
+from app.audit.service import SYSTEM, record
 from app.auth.errors import Unauthorized
 from app.auth.service import Principal
 from app.config import Settings
@@ -36,7 +36,6 @@ from app.queues.repository import EntryState
 from app.signal.service import RollupDeltas
 from classifiers.text import compose
 
-SYSTEM = "system"
 STATS_WINDOW_HOURS = 24
 
 
