@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.db import unit_of_work
 from app.identity.models import IdentityKey
 from app.items.models import Item
+from app.learning.service import Classifier
 from app.signal.service import recompute, stored
+from app.sources.models import Source
+from app.sources.runner import run_sync
+from tests.support import ListConnector, factory_for, make_item
 from tests.test_signal import sync_demo
 
 # The demo's four tweet + ticket pairs: one customer, one complaint, two channels.
@@ -123,3 +130,32 @@ def test_an_item_can_leave_its_dedupe_group(
     assert client.post(f"/dedupe/{member.id}/detach").status_code == 422
     with factory() as session:
         assert stored(session).rollups == recompute(session).rollups
+
+
+def test_a_complaint_repeated_on_a_later_page_joins_the_stored_one(
+    factory: sessionmaker[Session], classifier: Classifier
+) -> None:
+    """The earlier item is a stored row (not on the page): it becomes the group's first."""
+    with unit_of_work(factory) as session:
+        session.add(Source(name="list", kind="list", config={}))
+    first = make_item(1, "The app crashes every time I open the invoices screen")
+    other = make_item(2, "Love the new dark mode, thanks team")  # another customer (u2)
+    again = replace(  # the same customer (u1), 3 hours later, other words around it
+        make_item(8, "Still: the app crashes every time I open the invoices screen!!"),
+        created_at=first.created_at + timedelta(hours=3),
+    )
+    assert again.author.id == first.author.id
+    connector = ListConnector([first, other, again], page_size=2)  # `again` on page two
+    summary = run_sync(factory, "list", classifier, connector_factory=factory_for(connector))
+    assert (summary.status, summary.pages, summary.new) == ("ok", 2, 3), summary.error
+
+    items = by_external_id(factory)
+    head = items[first.external_id]
+    assert (head.dedupe_group_id, head.dedupe_reason) == (head.id, "near")
+    assert (items[again.external_id].dedupe_group_id, items[again.external_id].dedupe_reason) == (
+        head.id,
+        "near",
+    )
+    assert items[other.external_id].dedupe_group_id is None
+    with factory() as session:
+        assert stored(session) == recompute(session), "demand is counted once per group"

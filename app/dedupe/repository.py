@@ -1,7 +1,9 @@
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,6 +14,41 @@ from app.items.models import Item
 _IDENTITY_CHUNK = 500
 
 
+@dataclass(slots=True)
+class Earlier:
+    """An earlier item of a customer, as grouping reads it: the columns, not the ORM row.
+
+    A page's customers can have tens of thousands of items in the window between them;
+    plain rows of seven columns cost a fraction of ORM items with their payloads. Grouping
+    sets ``dedupe_group_id`` / ``dedupe_reason`` here when one becomes a group's first
+    item; the caller writes those back (``app.items.repository.set_dedupe_groups``).
+    """
+
+    id: int
+    source_id: int
+    external_id: str
+    identity_id: int | None
+    created_at: datetime
+    title: str | None
+    text: str
+    dedupe_group_id: int | None
+    dedupe_reason: str | None
+    raw: Mapping[str, Any] = field(default_factory=dict)  # only new items follow upstream
+
+
+_EARLIER = (
+    Item.id,
+    Item.source_id,
+    Item.external_id,
+    Item.identity_id,
+    Item.created_at,
+    Item.title,
+    Item.text,
+    Item.dedupe_group_id,
+    Item.dedupe_reason,
+)
+
+
 def recent_of_identities(
     session: Session,
     identity_ids: Collection[int],
@@ -19,19 +56,19 @@ def recent_of_identities(
     start: datetime,
     end: datetime,
     before_id: int,
-) -> Sequence[Item]:
+) -> list[Earlier]:
     """Items of these customers created in [start, end] and stored before ``before_id``,
     by id: one query per chunk of identities (a page's worth), matched up by the caller."""
     ids = sorted(identity_ids)
-    found: list[Item] = []
+    found: list[Earlier] = []
     for offset in range(0, len(ids), _IDENTITY_CHUNK):
-        statement = select(Item).where(
+        statement = select(*_EARLIER).where(
             Item.identity_id.in_(ids[offset : offset + _IDENTITY_CHUNK]),
             Item.created_at >= start,
             Item.created_at <= end,
             Item.id < before_id,
         )
-        found.extend(session.scalars(statement))
+        found.extend(Earlier(*row) for row in session.execute(statement))
     found.sort(key=lambda item: item.id)
     return found
 

@@ -128,28 +128,44 @@ def follow_upstream(session: Session, item: Groupable) -> bool:
 def group_new(session: Session, items: Sequence[Groupable]) -> None:
     """Find each new item's exact or near-duplicate among its customer's earlier items.
 
-    ``items`` are the page's new items, already inserted (they have ids). Earlier items
-    of the same customers come from one query over the page's whole window; each item
-    then takes, in Python, its own customer's items in its own window (the page's earlier
-    items included).
+    ``items`` are the page's new items, already inserted (they have ids); the caller writes
+    their groups. Earlier items of the same customers come from one query over the page's
+    whole window, as plain rows; each item then takes, in Python, its own customer's items
+    in its own window (the page's earlier items included). Each text's words are computed
+    once per page, however many items it is compared with. An earlier item that becomes a
+    group's first item is written here.
     """
     window = timedelta(hours=get_settings().dedupe_window_hours)
     ordered = sorted(items, key=lambda i: i.id)
     known = [item for item in ordered if item.identity_id is not None]
     by_identity: dict[int, list[Groupable]] = defaultdict(list)
+    earlier: list[repository.Earlier] = []
     if known:
-        for stored in repository.recent_of_identities(
+        earlier = repository.recent_of_identities(
             session,
             {item.identity_id for item in known if item.identity_id is not None},
             start=min(item.created_at for item in known) - window,
             end=max(item.created_at for item in known) + window,
             before_id=ordered[0].id,
-        ):
+        )
+        for stored in earlier:
             if stored.identity_id is not None:
                 by_identity[stored.identity_id].append(stored)
         for item in known:  # by id, after the stored ones
             if item.identity_id is not None:
                 by_identity[item.identity_id].append(item)
+    ungrouped = {stored.id for stored in earlier if stored.dedupe_group_id is None}
+    features: dict[int, tuple[str, frozenset[str]]] = {}
+
+    def features_of(item: Groupable) -> tuple[str, frozenset[str]]:
+        found = features.get(item.id)
+        if found is None:
+            found = features[item.id] = (
+                normalised(item.title, item.text),
+                content_words(item.title, item.text),
+            )
+        return found
+
     for item in ordered:
         if follow_upstream(session, item) or item.identity_id is None:
             continue
@@ -161,14 +177,14 @@ def group_new(session: Session, items: Sequence[Groupable]) -> None:
         ]
         if not candidates:
             continue
-        text = normalised(item.title, item.text)
-        words = content_words(item.title, item.text)
+        text, words = features_of(item)
         best: tuple[float, int, Groupable, str] | None = None
         for other in candidates:
-            if normalised(other.title, other.text) == text:
+            other_text, other_words = features_of(other)
+            if other_text == text:
                 candidate = (2.0, -other.id, other, "exact")
             else:
-                shared, overlap = similarity(words, content_words(other.title, other.text))
+                shared, overlap = similarity(words, other_words)
                 if shared < MIN_SHARED or overlap < MIN_OVERLAP:
                     continue
                 candidate = (overlap, -other.id, other, "near")
@@ -176,6 +192,14 @@ def group_new(session: Session, items: Sequence[Groupable]) -> None:
                 best = candidate
         if best is not None:
             _join(item, best[2], best[3])
+    items_repository.set_dedupe_groups(
+        session,
+        [
+            (stored.id, stored.dedupe_group_id, stored.dedupe_reason)
+            for stored in earlier
+            if stored.id in ungrouped and stored.dedupe_group_id is not None
+        ],
+    )
     session.flush()
 
 

@@ -48,7 +48,8 @@ def content_hashes(session: Session, source_id: int, external_ids: Sequence[str]
 def set_dedupe_groups(
     session: Session, groups: Sequence[tuple[int, int | None, str | None]]
 ) -> None:
-    """``(item id, group id, reason)`` for items just inserted that joined a group."""
+    """``(item id, group id, reason)``: items just inserted that joined a group, and earlier
+    items that became a group's first."""
     if not groups:
         return
     session.execute(
