@@ -103,6 +103,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # 32 MiB of page cache per connection (the default is 2 MiB): at a million items the
+    # indexes a page of inserts touches no longer fit in 2 MiB, and every miss is a read.
+    cursor.execute("PRAGMA cache_size=-32768")
     cursor.close()
 
 

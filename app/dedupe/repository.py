@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.items.models import Item
@@ -56,18 +56,31 @@ def recent_of_identities(
     start: datetime,
     end: datetime,
     before_id: int,
+    per_identity: int,
 ) -> list[Earlier]:
-    """Items of these customers created in [start, end] and stored before ``before_id``,
-    by id: one query per chunk of identities (a page's worth), matched up by the caller."""
+    """The ``per_identity`` latest items of each of these customers created in [start, end]
+    and stored before ``before_id``, by id: one query per chunk of identities (a page's
+    worth), matched up by the caller."""
     ids = sorted(identity_ids)
     found: list[Earlier] = []
     for offset in range(0, len(ids), _IDENTITY_CHUNK):
-        statement = select(*_EARLIER).where(
-            Item.identity_id.in_(ids[offset : offset + _IDENTITY_CHUNK]),
-            Item.created_at >= start,
-            Item.created_at <= end,
-            Item.id < before_id,
+        latest = (
+            select(
+                *_EARLIER,
+                func.row_number()
+                .over(partition_by=Item.identity_id, order_by=Item.id.desc())
+                .label("latest"),
+            )
+            .where(
+                Item.identity_id.in_(ids[offset : offset + _IDENTITY_CHUNK]),
+                Item.created_at >= start,
+                Item.created_at <= end,
+                Item.id < before_id,
+            )
+            .subquery()
         )
+        columns = [latest.c[column.key] for column in _EARLIER]
+        statement = select(*columns).where(latest.c.latest <= per_identity)
         found.extend(Earlier(*row) for row in session.execute(statement))
     found.sort(key=lambda item: item.id)
     return found

@@ -16,6 +16,11 @@ compared, never the whole table):
   coefficient). The demo's four tweet+ticket pairs score 0.38-0.78; the closest other
   pair of one customer's posts scores 0.31.
 
+Only a customer's ``MAX_CANDIDATES`` (20) most recent earlier items in the window are
+compared (the newest first wins a tie): a person repeats a complaint within a few posts, and
+the cap keeps a page's cost flat however many items a customer (or a bot posing as one)
+piles up.
+
 Different customers saying the same thing are *not* grouped: that is demand from two
 customers. The group's id is its first item's id; that item carries the demand, members
 count as items with zero demand and show the group on ``GET /items``. ``detach``
@@ -40,6 +45,7 @@ from app.items.models import Item
 from app.signal.service import Contribution, RollupDeltas, contribution_of
 
 MIN_SHARED = 3
+MAX_CANDIDATES = 20
 MIN_OVERLAP = 0.35
 _NOISE = re.compile(r"https?://\S+|@\w+")
 _WORD = re.compile(r"[^\W_]+|\$\d+")
@@ -147,6 +153,7 @@ def group_new(session: Session, items: Sequence[Groupable]) -> None:
             start=min(item.created_at for item in known) - window,
             end=max(item.created_at for item in known) + window,
             before_id=ordered[0].id,
+            per_identity=MAX_CANDIDATES,
         )
         for stored in earlier:
             if stored.identity_id is not None:
@@ -174,7 +181,7 @@ def group_new(session: Session, items: Sequence[Groupable]) -> None:
             other
             for other in by_identity.get(item.identity_id, ())
             if other.id < item.id and start <= other.created_at <= end
-        ]
+        ][-MAX_CANDIDATES:]
         if not candidates:
             continue
         text, words = features_of(item)
