@@ -560,23 +560,24 @@ def _score(values: dict[str, Any], key: str) -> str:
 def models_list(kind: KindOption = ModelKind.routing) -> None:
     """Stored versions (oldest first) with held-out scores; * is active.
 
-    Routing: macro-F1 and triage rate. Sentiment: macro-F1 and macro-recall on the held-out
-    labels (none for the seed-trained default, which is fitted on the whole seed)."""
+    Routing: training examples, macro-F1 and triage rate. Sentiment: labels beyond the seed,
+    macro-F1 and macro-recall on the held-out labels (none for the seed-trained default,
+    which is fitted on the whole seed)."""
     store = _store(kind)
     active = store.active_version()
     sentiment = kind is ModelKind.sentiment
-    second = "macro-recall" if sentiment else "triage"
-    columns = ("", "examples", "labels") if sentiment else ("", "examples")
-    table = Table(*columns, "macro-F1", second, "promoted")
+    # Sentiment: labels beyond the seed instead of examples, "recall" is macro-recall.
+    table = Table("", "labels" if sentiment else "examples", "macro-F1")
+    table.add_column("recall" if sentiment else "triage")
+    table.add_column("promoted")
     table.add_column("version", no_wrap=True, min_width=24)  # the name to diff and activate
     for meta in store.versions():
         holdout = meta.metrics.get("holdout", {})
         promoted = meta.metrics.get("challenge", {}).get("promoted")
-        cells = ["*" if meta.version == active else "", str(meta.training.get("examples", "-"))]
-        if sentiment:
-            cells.append(str(meta.training.get("labels", 0)))
+        size = meta.training.get("labels", 0) if sentiment else meta.training.get("examples", "-")
         table.add_row(
-            *cells,
+            "*" if meta.version == active else "",
+            str(size),
             _score(holdout, "macro_f1"),
             _score(holdout, "macro_recall" if sentiment else "triage_rate"),
             "-" if promoted is None else ("yes" if promoted else "no"),

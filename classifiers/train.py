@@ -389,7 +389,7 @@ def train_sentiment(
     base = base or SentimentScorer()
     model = HybridSentimentModel().fit(texts, targets, base, weights)
     scorer = SentimentScorer(lexicon=base.lexicon, model=model)
-    version = f"{HYBRID_TAG}-{new_version(model.digest)}"
+    version = new_version(model.digest)  # like a router's; the seed default is hybrid-3-<digest>
     metrics: dict[str, Any] = {}
     if held:
         metrics["holdout"] = score_sentiment(scorer, held)
