@@ -14,8 +14,9 @@ cancelled", "still no refund"). Andon keeps VADER as the base and layers three t
    ``data/seed``, general posts and reviews in ``data/sentiment``): ``HybridSentimentModel``
    (a words model, TF-IDF word 1-2-grams + VADER's scores after the care pre-pass, blended
    with a VADER-scores-only model). ``load_sentiment`` trains it at start-up, or loads it
-   cached next to the router; it is the app's default. ``SentimentScorer()`` alone stays
-   lexicon-only, ``SentimentScorer(care=False)`` is stock VADER.
+   cached next to the router; it is the app's default. The learning loop (``classifiers.train.
+   train_sentiment``) trains challengers on seed + labels; an active one is loaded instead.
+   ``SentimentScorer()`` alone stays lexicon-only, ``SentimentScorer(care=False)`` is stock VADER.
 
 Rules and phrases are applied as a pre-pass: each match is replaced by one token
 (``care_...``) that the analyzer knows, so VADER's own machinery (boosters, ALL CAPS,

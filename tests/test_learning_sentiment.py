@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import jobs
 from app.config import Settings
 from app.db import unit_of_work
 from app.items.models import Classification
@@ -261,6 +262,16 @@ def test_sentiment_corrections_train_the_challenger_through_the_api(
         headers={"Authorization": f"Bearer {viewer}"},
     )
     assert denied.status_code == 403
+
+    # The scheduled retrain runs the same path: the same corrections train both models.
+    assert jobs.retrain(factory, classifier, models, 0.45)
+    with factory() as session:
+        runs = session.scalars(select(TrainingRun).order_by(TrainingRun.id)).all()
+        assert [(run.kind, run.trigger, run.labels) for run in runs[2:]] == [
+            ("routing", "schedule", 0),
+            ("sentiment", "schedule", len(texts)),
+        ]
+        assert runs[3].champion_version == default
 
 
 def test_andon_train_states_both_outcomes_and_models_kind(tmp_path: Path, models: Path) -> None:
