@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -419,13 +420,15 @@ def train(
         list[Path] | None, typer.Option("--labels", "-l", help="Extra labelled JSON Lines")
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Promote the challenger even if macro-F1 drops")
+        bool, typer.Option("--force", help="Promote the challengers even if macro-F1 drops")
     ] = False,
 ) -> None:
-    """Train a challenger (seed corpus + corrections + labels); promote it if it holds.
+    """Train challengers (seed corpus + corrections + labels); promote each that holds.
 
-    Champion and challenger are scored on the same fixed held-out split, which neither was
-    fitted on; the challenger becomes active only if macro-F1 does not drop (or --force).
+    A router is trained from the rows with a queue, a sentiment model from the rows with a
+    sentiment (when there are any beyond the seed). Champion and challenger are scored on
+    the same fixed held-out split, which neither was fitted on; a challenger becomes active
+    only if macro-F1 does not drop (or --force).
     """
     from app.learning.service import train_and_challenge
     from classifiers.artifacts import ModelStore
@@ -466,6 +469,17 @@ def train(
         f"{outcome.challenge.reason}",
         highlight=False,
     )
+    sentiment = outcome.sentiment
+    if sentiment.version is None:
+        out.print(f"sentiment: {sentiment.reason}", highlight=False)
+    else:
+        state = "active" if sentiment.promoted else "saved, not promoted"
+        out.print(
+            f"sentiment model {sentiment.version} {state}; {sentiment.examples} training "
+            f"examples ({sentiment.labels} sentiment labels beyond the seed, "
+            f"{sentiment.corrections} from corrections)\n{sentiment.reason}",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -513,32 +527,59 @@ def reclassify(
 
 
 models_app = typer.Typer(
-    help="Router versions: list, diff, activate (roll back).", no_args_is_help=True
+    help="Model versions (router or sentiment): list, diff, activate (roll back).",
+    no_args_is_help=True,
 )
 app.add_typer(models_app, name="models")
 
 
-def _store() -> Any:
+class ModelKind(StrEnum):
+    routing = "routing"
+    sentiment = "sentiment"
+
+
+KindOption = Annotated[
+    ModelKind, typer.Option("--kind", "-k", help="Which model: the router or the sentiment model")
+]
+
+
+def _store(kind: ModelKind = ModelKind.routing) -> Any:
+    from app.learning.service import sentiment_store
     from classifiers.artifacts import ModelStore
 
+    if kind is ModelKind.sentiment:
+        return sentiment_store(settings().model_dir)
     return ModelStore(settings().model_dir)
 
 
+def _score(values: dict[str, Any], key: str) -> str:
+    return f"{values[key]:.3f}" if isinstance(values.get(key), int | float) else "-"
+
+
 @models_app.command("list")
-def models_list() -> None:
-    """Stored versions (oldest first) with held-out macro-F1 and triage rate; * is active."""
-    store = _store()
+def models_list(kind: KindOption = ModelKind.routing) -> None:
+    """Stored versions (oldest first) with held-out scores; * is active.
+
+    Routing: training examples, macro-F1 and triage rate. Sentiment: labels beyond the seed,
+    macro-F1 and macro-recall on the held-out labels (none for the seed-trained default,
+    which is fitted on the whole seed)."""
+    store = _store(kind)
     active = store.active_version()
-    table = Table("", "examples", "macro-F1", "triage", "promoted")
+    sentiment = kind is ModelKind.sentiment
+    # Sentiment: labels beyond the seed instead of examples, "recall" is macro-recall.
+    table = Table("", "labels" if sentiment else "examples", "macro-F1")
+    table.add_column("recall" if sentiment else "triage")
+    table.add_column("promoted")
     table.add_column("version", no_wrap=True, min_width=24)  # the name to diff and activate
     for meta in store.versions():
         holdout = meta.metrics.get("holdout", {})
         promoted = meta.metrics.get("challenge", {}).get("promoted")
+        size = meta.training.get("labels", 0) if sentiment else meta.training.get("examples", "-")
         table.add_row(
             "*" if meta.version == active else "",
-            str(meta.training.get("examples", "-")),
-            f"{holdout['macro_f1']:.3f}" if "macro_f1" in holdout else "-",
-            f"{holdout['triage_rate']:.3f}" if "triage_rate" in holdout else "-",
+            str(size),
+            _score(holdout, "macro_f1"),
+            _score(holdout, "macro_recall" if sentiment else "triage_rate"),
             "-" if promoted is None else ("yes" if promoted else "no"),
             meta.version,
         )
@@ -549,11 +590,12 @@ def models_list() -> None:
 def models_diff(
     old: Annotated[str, typer.Argument(help="Version to compare from")],
     new: Annotated[str, typer.Argument(help="Version to compare to")],
+    kind: KindOption = ModelKind.routing,
 ) -> None:
     """How held-out metrics moved from one version to another (JSON)."""
     from classifiers.artifacts import ArtifactError, diff_metrics
 
-    store = _store()
+    store = _store(kind)
     try:
         report = diff_metrics(store.meta(old), store.meta(new))
     except ArtifactError as exc:
@@ -562,16 +604,23 @@ def models_diff(
 
 
 @models_app.command("activate")
-def models_activate(version: Annotated[str, typer.Argument(help="Version to make active")]) -> None:
+def models_activate(
+    version: Annotated[str, typer.Argument(help="Version to make active")],
+    kind: KindOption = ModelKind.routing,
+) -> None:
     """Make a stored version active: roll back or forward. Running services load it on restart."""
-    from app.learning.service import activate
+    from app.learning.service import activate, activate_sentiment
     from classifiers.artifacts import ArtifactError
 
     try:
-        activate(None, _store(), version, settings().triage_threshold)
+        if kind is ModelKind.sentiment:
+            activate_sentiment(None, _store(kind), version)
+        else:
+            activate(None, _store(kind), version, settings().triage_threshold)
     except ArtifactError as exc:
         fail(str(exc))
-    out.print(f"model {version} active", highlight=False)
+    what = "sentiment model" if kind is ModelKind.sentiment else "model"
+    out.print(f"{what} {version} active", highlight=False)
 
 
 @sources_app.command("list")

@@ -21,7 +21,10 @@ class Settings(BaseSettings):
         default="sqlite:///andon.db",
         description="SQLAlchemy URL. Default: a SQLite file in the working directory (WAL).",
     )
-    model_dir: Path = Field(default=Path("models"), description="Where router versions are stored.")
+    model_dir: Path = Field(
+        default=Path("models"),
+        description="Where router versions (sentiment ones in sentiment/) are stored.",
+    )
     log_level: LogLevel = "INFO"
     demo: bool = Field(default=False, description="Create and schedule the bundled demo source.")
     scheduler: bool = Field(default=True, description="Run the embedded scheduler in serve.")
