@@ -17,6 +17,7 @@ from app.auth.service import Principal
 from app.config import Settings
 from app.db import utcnow
 from app.deps import RowId, SessionDep, SettingsDep, run_committed
+from app.items.models import Classification, Item
 from app.items.router import to_read
 from app.items.schemas import ItemDetail
 from app.ops.metrics import record_claim
@@ -70,9 +71,10 @@ def with_item(session: Session, entry: QueueEntry, now: datetime) -> EntryWithIt
     return EntryWithItem(entry=entry_read(entry, now), item=detail)
 
 
-def claimed_with_item(session: Session, entry: EntryState, now: datetime) -> EntryWithItem:
+def claimed_with_item(
+    entry: EntryState, item: Item, verdict: Classification | None, now: datetime
+) -> EntryWithItem:
     """A claim's answer: the entry just claimed is the item's current one."""
-    item, verdict = service.item_of_current(session, entry)
     detail = to_read(item, verdict, entry, detail=True)
     assert isinstance(detail, ItemDetail)
     return EntryWithItem(entry=entry_read(entry, now), item=detail)
@@ -138,8 +140,8 @@ def _claim(
     queue: str, session: Session, settings: Settings, principal: Principal
 ) -> EntryWithItem | None:
     now = utcnow()
-    entry = service.claim(session, principal, queue, settings, now)
-    return claimed_with_item(session, entry, now) if entry is not None else None
+    claimed = service.claim_with_item(session, principal, queue, settings, now)
+    return claimed_with_item(*claimed, now) if claimed is not None else None
 
 
 @entries_router.get("/{entry_id}", response_model=EntryWithItem, summary="One entry and its item")
