@@ -114,3 +114,16 @@ def create_app(
     install_web(app)
 
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The app of one ``andon serve --workers N`` HTTP process (uvicorn imports it by name).
+
+    Settings from the environment the parent left (``ANDON_SCHEDULER`` off), and logging
+    configured as in the parent: uvicorn runs without a log config of its own.
+    """
+    from app.ops import logs
+
+    settings = get_settings()
+    logs.configure(settings.log_level, settings.log_format, redacting=settings.redact)
+    return create_app(settings)
