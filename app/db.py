@@ -158,6 +158,21 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+def make_read_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for a read that is one statement (a cached ``GET /signal``: its token).
+
+    On PostgreSQL their connections are in autocommit: the statement is its own transaction,
+    so there is no ``BEGIN`` and no ``COMMIT`` round trip around it — under READ COMMITTED
+    every statement sees its own snapshot anyway, so a read of several statements sees
+    what it would have seen in a transaction. The pool is the engine's. Elsewhere: the
+    usual sessions.
+    """
+    if engine.dialect.name != "postgresql":
+        return make_sessionmaker(engine)
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return sessionmaker(bind=autocommit, expire_on_commit=False)
+
+
 @contextmanager
 def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One transaction: commit on success, roll back on error. Only edges use this."""

@@ -99,9 +99,15 @@ async def get_sessionmaker(request: Request) -> sessionmaker[Session]:
     return factory
 
 
+async def get_read_sessionmaker(request: Request) -> sessionmaker[Session]:
+    factory: sessionmaker[Session] = request.app.state.read_sessionmaker
+    return factory
+
+
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
 SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_sessionmaker)]
+ReadSessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_read_sessionmaker)]
 
 RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="A row id (1 to 2³¹−1)")]

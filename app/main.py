@@ -14,7 +14,7 @@ from app.auth.router import router as auth_router
 from app.auth.service import ensure_demo_admin
 from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
-from app.db import make_engine, make_sessionmaker, unit_of_work
+from app.db import make_engine, make_read_sessionmaker, make_sessionmaker, unit_of_work
 from app.dedupe.router import router as dedupe_router
 from app.errors import document_problems, install_handlers
 from app.feed.router import router as feed_router
@@ -60,6 +60,7 @@ def create_app(
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = factory
+        app.state.read_sessionmaker = make_read_sessionmaker(engine)
         app.state.migrations_head = migrations_head()
         app.state.classifier = classifier or load_classifier(
             settings.model_dir, settings.triage_threshold, workers=settings.classify_workers
