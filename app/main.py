@@ -100,12 +100,14 @@ def create_app(
     limited = [Depends(ratelimit.limit_rate)]
     # Reads need a viewer key (or ANDON_PUBLIC_READ), changes an admin key.
     reads_or_admin = [*limited, Depends(read_or_admin)]
+    # The hottest paths first: a request is matched against the routes in order (~35
+    # before these, a tenth of a cached GET /signal's CPU); no two routers share a prefix.
+    app.include_router(queues_router, dependencies=limited)
+    app.include_router(signal_router, dependencies=reads_or_admin)
     app.include_router(auth_router, dependencies=limited)
     app.include_router(sources_router, dependencies=reads_or_admin)
     app.include_router(items_router, dependencies=reads_or_admin)
     app.include_router(votes_router, dependencies=reads_or_admin)
-    app.include_router(queues_router, dependencies=limited)
-    app.include_router(signal_router, dependencies=reads_or_admin)
     app.include_router(feed_router, dependencies=reads_or_admin)
     app.include_router(identity_router, dependencies=reads_or_admin)
     app.include_router(dedupe_router, dependencies=reads_or_admin)
