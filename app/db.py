@@ -99,7 +99,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("max_overflow", 10)
     engine = create_engine(url, **kwargs)
     if not kwargs.get("pool_pre_ping"):
-        ping_when_idle(engine)
+        ping_when_idle(engine, PING_AFTER_IDLE_SECONDS)
     return engine
 
 
