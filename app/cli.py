@@ -115,6 +115,15 @@ def serve(
     run_migrations: Annotated[
         bool, typer.Option("--migrate/--no-migrate", help="Apply migrations first")
     ] = True,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="HTTP processes (default: ANDON_WORKERS, 1). Above 1 the scheduler runs "
+            "once, in the parent process, never in the HTTP processes.",
+        ),
+    ] = None,
 ) -> None:
     """Start the HTTP service (API docs at /docs)."""
     import uvicorn
@@ -125,15 +134,69 @@ def serve(
     configure_logging(config.log_level)
     if run_migrations:
         migrate()
-    application = create_app(config, start_scheduler=scheduler and config.scheduler)
-    uvicorn.run(
-        application,
-        host=host or config.host,
-        port=port or config.port,
-        log_level=config.log_level.lower(),
-        log_config=None,  # uvicorn logs through Andon's handler (text or JSON, redacted)
-        access_log=False,  # the request-context middleware writes one line with the id
-    )
+    processes = workers or config.workers
+    options: dict[str, Any] = {
+        "host": host or config.host,
+        "port": port or config.port,
+        "log_level": config.log_level.lower(),
+        "log_config": None,  # uvicorn logs through Andon's handler (text or JSON, redacted)
+        "access_log": False,  # the request-context middleware writes one line with the id
+    }
+    if processes == 1:
+        application = create_app(config, start_scheduler=scheduler and config.scheduler)
+        uvicorn.run(application, **options)
+        return
+    _serve_processes(config, processes, scheduler and config.scheduler, options)
+
+
+def _serve_processes(
+    config: Settings, processes: int, with_scheduler: bool, options: dict[str, Any]
+) -> None:
+    """``processes`` uvicorn workers (``app.main:create_app``, each its own process) and, in
+    this parent process, the one scheduler.
+
+    What must happen once happens here before the workers start: the seed model is trained
+    if there is none (concurrent workers would race to write it) and the demo source and
+    key are created. The workers read the same environment with ``ANDON_SCHEDULER`` and
+    ``ANDON_DEMO`` turned off, so none of them starts a scheduler.
+    """
+    import os
+
+    import uvicorn
+
+    from app.auth.service import ensure_demo_admin
+    from app.db import make_sessionmaker, unit_of_work
+    from app.scheduler import build_scheduler
+    from app.sources.service import ensure_demo
+
+    log = logging.getLogger("app.serve")
+    classifier = _classifier()  # trains and stores the seed model once, if there is none
+    engine = _engine()
+    factory = make_sessionmaker(engine)
+    scheduler = None
+    try:
+        if config.demo:
+            with unit_of_work(factory) as session:
+                ensure_demo(session, config.demo_interval_seconds)
+                demo_key = ensure_demo_admin(session)
+            if demo_key is not None:  # the one time a key is logged: a newcomer signs in
+                log.warning("created admin key demo-admin for the demo: %s", demo_key)
+        os.environ["ANDON_SCHEDULER"] = "false"  # the workers inherit the environment
+        os.environ["ANDON_DEMO"] = "false"
+        if with_scheduler:
+            scheduler = build_scheduler(factory, classifier, config)
+            scheduler.start()
+        log.info(
+            "serving with %d HTTP processes%s",
+            processes,
+            ", the scheduler in this process" if scheduler is not None else ", no scheduler",
+        )
+        uvicorn.run("app.main:create_served_app", factory=True, workers=processes, **options)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)
+        classifier.close()
+        engine.dispose()
 
 
 @app.command()
