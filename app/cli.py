@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -114,6 +115,15 @@ def serve(
     run_migrations: Annotated[
         bool, typer.Option("--migrate/--no-migrate", help="Apply migrations first")
     ] = True,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="HTTP processes (default: ANDON_WORKERS, 1). Above 1 the scheduler runs "
+            "once, in the parent process, never in the HTTP processes.",
+        ),
+    ] = None,
 ) -> None:
     """Start the HTTP service (API docs at /docs)."""
     import uvicorn
@@ -124,15 +134,69 @@ def serve(
     configure_logging(config.log_level)
     if run_migrations:
         migrate()
-    application = create_app(config, start_scheduler=scheduler and config.scheduler)
-    uvicorn.run(
-        application,
-        host=host or config.host,
-        port=port or config.port,
-        log_level=config.log_level.lower(),
-        log_config=None,  # uvicorn logs through Andon's handler (text or JSON, redacted)
-        access_log=False,  # the request-context middleware writes one line with the id
-    )
+    processes = workers or config.workers
+    options: dict[str, Any] = {
+        "host": host or config.host,
+        "port": port or config.port,
+        "log_level": config.log_level.lower(),
+        "log_config": None,  # uvicorn logs through Andon's handler (text or JSON, redacted)
+        "access_log": False,  # the request-context middleware writes one line with the id
+    }
+    if processes == 1:
+        application = create_app(config, start_scheduler=scheduler and config.scheduler)
+        uvicorn.run(application, **options)
+        return
+    _serve_processes(config, processes, scheduler and config.scheduler, options)
+
+
+def _serve_processes(
+    config: Settings, processes: int, with_scheduler: bool, options: dict[str, Any]
+) -> None:
+    """``processes`` uvicorn workers (``app.main:create_app``, each its own process) and, in
+    this parent process, the one scheduler.
+
+    What must happen once happens here before the workers start: the seed model is trained
+    if there is none (concurrent workers would race to write it) and the demo source and
+    key are created. The workers read the same environment with ``ANDON_SCHEDULER`` and
+    ``ANDON_DEMO`` turned off, so none of them starts a scheduler.
+    """
+    import os
+
+    import uvicorn
+
+    from app.auth.service import ensure_demo_admin
+    from app.db import make_sessionmaker, unit_of_work
+    from app.scheduler import build_scheduler
+    from app.sources.service import ensure_demo
+
+    log = logging.getLogger("app.serve")
+    classifier = _classifier()  # trains and stores the seed model once, if there is none
+    engine = _engine()
+    factory = make_sessionmaker(engine)
+    scheduler = None
+    try:
+        if config.demo:
+            with unit_of_work(factory) as session:
+                ensure_demo(session, config.demo_interval_seconds)
+                demo_key = ensure_demo_admin(session)
+            if demo_key is not None:  # the one time a key is logged: a newcomer signs in
+                log.warning("created admin key demo-admin for the demo: %s", demo_key)
+        os.environ["ANDON_SCHEDULER"] = "false"  # the workers inherit the environment
+        os.environ["ANDON_DEMO"] = "false"
+        if with_scheduler:
+            scheduler = build_scheduler(factory, classifier, config)
+            scheduler.start()
+        log.info(
+            "serving with %d HTTP processes%s",
+            processes,
+            ", the scheduler in this process" if scheduler is not None else ", no scheduler",
+        )
+        uvicorn.run("app.main:create_served_app", factory=True, workers=processes, **options)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)
+        classifier.close()
+        engine.dispose()
 
 
 @app.command()
@@ -419,13 +483,15 @@ def train(
         list[Path] | None, typer.Option("--labels", "-l", help="Extra labelled JSON Lines")
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Promote the challenger even if macro-F1 drops")
+        bool, typer.Option("--force", help="Promote the challengers even if macro-F1 drops")
     ] = False,
 ) -> None:
-    """Train a challenger (seed corpus + corrections + labels); promote it if it holds.
+    """Train challengers (seed corpus + corrections + labels); promote each that holds.
 
-    Champion and challenger are scored on the same fixed held-out split, which neither was
-    fitted on; the challenger becomes active only if macro-F1 does not drop (or --force).
+    A router is trained from the rows with a queue, a sentiment model from the rows with a
+    sentiment (when there are any beyond the seed). Champion and challenger are scored on
+    the same fixed held-out split, which neither was fitted on; a challenger becomes active
+    only if macro-F1 does not drop (or --force).
     """
     from app.learning.service import train_and_challenge
     from classifiers.artifacts import ModelStore
@@ -466,6 +532,17 @@ def train(
         f"{outcome.challenge.reason}",
         highlight=False,
     )
+    sentiment = outcome.sentiment
+    if sentiment.version is None:
+        out.print(f"sentiment: {sentiment.reason}", highlight=False)
+    else:
+        state = "active" if sentiment.promoted else "saved, not promoted"
+        out.print(
+            f"sentiment model {sentiment.version} {state}; {sentiment.examples} training "
+            f"examples ({sentiment.labels} sentiment labels beyond the seed, "
+            f"{sentiment.corrections} from corrections)\n{sentiment.reason}",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -513,32 +590,59 @@ def reclassify(
 
 
 models_app = typer.Typer(
-    help="Router versions: list, diff, activate (roll back).", no_args_is_help=True
+    help="Model versions (router or sentiment): list, diff, activate (roll back).",
+    no_args_is_help=True,
 )
 app.add_typer(models_app, name="models")
 
 
-def _store() -> Any:
+class ModelKind(StrEnum):
+    routing = "routing"
+    sentiment = "sentiment"
+
+
+KindOption = Annotated[
+    ModelKind, typer.Option("--kind", "-k", help="Which model: the router or the sentiment model")
+]
+
+
+def _store(kind: ModelKind = ModelKind.routing) -> Any:
+    from app.learning.service import sentiment_store
     from classifiers.artifacts import ModelStore
 
+    if kind is ModelKind.sentiment:
+        return sentiment_store(settings().model_dir)
     return ModelStore(settings().model_dir)
 
 
+def _score(values: dict[str, Any], key: str) -> str:
+    return f"{values[key]:.3f}" if isinstance(values.get(key), int | float) else "-"
+
+
 @models_app.command("list")
-def models_list() -> None:
-    """Stored versions (oldest first) with held-out macro-F1 and triage rate; * is active."""
-    store = _store()
+def models_list(kind: KindOption = ModelKind.routing) -> None:
+    """Stored versions (oldest first) with held-out scores; * is active.
+
+    Routing: training examples, macro-F1 and triage rate. Sentiment: labels beyond the seed,
+    macro-F1 and macro-recall on the held-out labels (none for the seed-trained default,
+    which is fitted on the whole seed)."""
+    store = _store(kind)
     active = store.active_version()
-    table = Table("", "examples", "macro-F1", "triage", "promoted")
+    sentiment = kind is ModelKind.sentiment
+    # Sentiment: labels beyond the seed instead of examples, "recall" is macro-recall.
+    table = Table("", "labels" if sentiment else "examples", "macro-F1")
+    table.add_column("recall" if sentiment else "triage")
+    table.add_column("promoted")
     table.add_column("version", no_wrap=True, min_width=24)  # the name to diff and activate
     for meta in store.versions():
         holdout = meta.metrics.get("holdout", {})
         promoted = meta.metrics.get("challenge", {}).get("promoted")
+        size = meta.training.get("labels", 0) if sentiment else meta.training.get("examples", "-")
         table.add_row(
             "*" if meta.version == active else "",
-            str(meta.training.get("examples", "-")),
-            f"{holdout['macro_f1']:.3f}" if "macro_f1" in holdout else "-",
-            f"{holdout['triage_rate']:.3f}" if "triage_rate" in holdout else "-",
+            str(size),
+            _score(holdout, "macro_f1"),
+            _score(holdout, "macro_recall" if sentiment else "triage_rate"),
             "-" if promoted is None else ("yes" if promoted else "no"),
             meta.version,
         )
@@ -549,11 +653,12 @@ def models_list() -> None:
 def models_diff(
     old: Annotated[str, typer.Argument(help="Version to compare from")],
     new: Annotated[str, typer.Argument(help="Version to compare to")],
+    kind: KindOption = ModelKind.routing,
 ) -> None:
     """How held-out metrics moved from one version to another (JSON)."""
     from classifiers.artifacts import ArtifactError, diff_metrics
 
-    store = _store()
+    store = _store(kind)
     try:
         report = diff_metrics(store.meta(old), store.meta(new))
     except ArtifactError as exc:
@@ -562,16 +667,23 @@ def models_diff(
 
 
 @models_app.command("activate")
-def models_activate(version: Annotated[str, typer.Argument(help="Version to make active")]) -> None:
+def models_activate(
+    version: Annotated[str, typer.Argument(help="Version to make active")],
+    kind: KindOption = ModelKind.routing,
+) -> None:
     """Make a stored version active: roll back or forward. Running services load it on restart."""
-    from app.learning.service import activate
+    from app.learning.service import activate, activate_sentiment
     from classifiers.artifacts import ArtifactError
 
     try:
-        activate(None, _store(), version, settings().triage_threshold)
+        if kind is ModelKind.sentiment:
+            activate_sentiment(None, _store(kind), version)
+        else:
+            activate(None, _store(kind), version, settings().triage_threshold)
     except ArtifactError as exc:
         fail(str(exc))
-    out.print(f"model {version} active", highlight=False)
+    what = "sentiment model" if kind is ModelKind.sentiment else "model"
+    out.print(f"{what} {version} active", highlight=False)
 
 
 @sources_app.command("list")

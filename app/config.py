@@ -21,10 +21,19 @@ class Settings(BaseSettings):
         default="sqlite:///andon.db",
         description="SQLAlchemy URL. Default: a SQLite file in the working directory (WAL).",
     )
-    model_dir: Path = Field(default=Path("models"), description="Where router versions are stored.")
+    model_dir: Path = Field(
+        default=Path("models"),
+        description="Where router versions (sentiment ones in sentiment/) are stored.",
+    )
     log_level: LogLevel = "INFO"
     demo: bool = Field(default=False, description="Create and schedule the bundled demo source.")
     scheduler: bool = Field(default=True, description="Run the embedded scheduler in serve.")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="HTTP processes of `andon serve`; above 1 the parent runs the scheduler.",
+    )
     demo_interval_seconds: int = Field(default=30, ge=5)
     triage_threshold: float = Field(
         default=0.45, ge=0.0, le=1.0, description="Below this routing confidence: triage."

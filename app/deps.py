@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
-from app.db import MAX_ID
+from app.db import MAX_ID, unit_of_work
 from app.learning.service import Classifier
 
 
@@ -68,6 +68,22 @@ async def run_committed(
     return await run_in_threadpool(unit)
 
 
+async def run_unit(factory: sessionmaker[Session], work: Callable[..., T], *args: object) -> T:
+    """Run ``work(session, *args)`` in one unit of work, in one threadpool call.
+
+    For the hottest endpoints (claim, resolve, a cached ``GET /signal``): no session
+    dependency at all — FastAPI's generator dependencies (an exit stack and a context
+    manager per request) cost more than the statements — and one threadpool hop for the
+    session, the work and the commit.
+    """
+
+    def unit() -> T:
+        with unit_of_work(factory) as session:
+            return work(session, *args)
+
+    return await run_in_threadpool(unit)
+
+
 async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -83,9 +99,15 @@ async def get_sessionmaker(request: Request) -> sessionmaker[Session]:
     return factory
 
 
+async def get_read_sessionmaker(request: Request) -> sessionmaker[Session]:
+    factory: sessionmaker[Session] = request.app.state.read_sessionmaker
+    return factory
+
+
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
 SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_sessionmaker)]
+ReadSessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_read_sessionmaker)]
 
 RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="A row id (1 to 2³¹−1)")]

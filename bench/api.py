@@ -105,6 +105,13 @@ def serve(url: str, port: int, extra: dict[str, str] | None = None) -> subproces
         "ANDON_PUBLIC_READ": "true",
         "ANDON_LOG_LEVEL": "WARNING",
         "ANDON_PORT": str(port),
+        # 16 clients as fast as they can go: far beyond the default limits (6,000 a minute
+        # per key, 12,000 per address). The limiter still runs on every request; a 429 (any
+        # answer >= 400) is counted as an error and fails the benchmark.
+        "ANDON_RATE_LIMIT_PER_MINUTE": "10000000",
+        "ANDON_RATE_LIMIT_BURST": "1000000",
+        "ANDON_RATE_LIMIT_ANONYMOUS_PER_MINUTE": "10000000",
+        "ANDON_RATE_LIMIT_ANONYMOUS_BURST": "1000000",
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "app", "serve", "--no-scheduler", "--no-migrate"],

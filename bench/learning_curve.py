@@ -1,4 +1,4 @@
-"""Learning curve: how fast labels from a new domain improve the router.
+"""Learning curve: how fast labels from a new domain improve the router and the sentiment model.
 
     .venv/bin/python -m bench --only learning_curve      (or: python bench/learning_curve.py)
 
@@ -6,8 +6,14 @@ For each public routing file the seed corpus does not cover (synthetic support t
 Bitext customer-service requests), a fixed hash split keeps 40% of the file as the test set;
 the router is trained on the seed corpus plus 0, 100, 300 and 1,000 labels drawn (seeded)
 from the other 60%, as `andon train --labels` would (a label weighs three seed examples),
-and scored on the test set: macro-F1 over the file's queues and the triage rate. The public
-files are read here only; nothing trained on them is kept.
+and scored on the test set: macro-F1 over the file's queues and the triage rate.
+
+Sentiment, the same way on TweetEval's validation tweets (the seed corpora hold no tweets):
+the hybrid is trained on the sentiment seed plus 0, 100, 300 and 1,000 of the file's labels
+(``classifiers.train.train_sentiment``, what `andon train` fits), and scored on the test
+40%: macro-recall and macro-F1, next to stock VADER on the same rows (the ratio column).
+The public files are read here only; nothing trained on them is kept. The data directory is
+``ANDON_SHARED_DATA``, default ``<repo>/../shared/data``.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import sys
 from pathlib import Path
@@ -26,8 +33,9 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 
 from bench import Row  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(os.environ.get("ANDON_SHARED_DATA", ROOT.parent / "shared" / "data"))
 FILES = ("routing_tickets_sample.jsonl", "routing_bitext.jsonl")
+SENTIMENT_FILE = "sentiment_tweeteval_val.jsonl"
 SIZES = (0, 100, 300, 1_000)
 
 
@@ -63,6 +71,69 @@ def curve(path: Path, sizes: tuple[int, ...]) -> list[tuple[int, float, float, i
     return results
 
 
+def sentiment_curve(
+    path: Path, sizes: tuple[int, ...]
+) -> tuple[dict[str, float], list[tuple[int, dict[str, float]]], int]:
+    """Stock VADER's scores and, per size, the trained hybrid's on the test side."""
+    from classifiers.evaluate import sentiment_report
+    from classifiers.sentiment import SENTIMENT_LABELS, SentimentScorer
+    from classifiers.train import Example, train_sentiment
+
+    rows = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+    rows = [r for r in rows if r.get("sentiment") in SENTIMENT_LABELS]
+    pool = [r for r in rows if not _test_side(r["text"])]
+    test = [r for r in rows if _test_side(r["text"])]
+    random.Random(0).shuffle(pool)
+    texts = [r["text"] for r in test]
+    truth = [r["sentiment"] for r in test]
+
+    def scores(scorer: SentimentScorer) -> dict[str, float]:
+        report = sentiment_report(
+            truth, [s.label for s in scorer.score_batch(texts)], SENTIMENT_LABELS
+        )
+        return {"macro_recall": report["macro_recall"], "macro_f1": report["macro_f1"]}
+
+    stock = scores(SentimentScorer(care=False))
+    base = SentimentScorer()
+    results = []
+    for size in sizes:
+        labels = [
+            Example(text=r["text"], sentiment=r["sentiment"], origin="bench") for r in pool[:size]
+        ]
+        results.append((size, scores(train_sentiment(labels, holdout=0, base=base).scorer)))
+    return stock, results, len(test)
+
+
+def sentiment_rows(sizes: tuple[int, ...]) -> list[Row]:
+    path = DATA / SENTIMENT_FILE
+    if not path.is_file():
+        return [Row("learning", SENTIMENT_FILE, float("nan"), "macro-F1", note=f"{path} missing")]
+    stock, points, n = sentiment_curve(path, sizes)
+    out = [
+        Row(
+            "learning",
+            f"{SENTIMENT_FILE}: stock VADER",
+            stock["macro_f1"],
+            "macro-F1",
+            note=f"macro-recall {stock['macro_recall']:.3f}, test n={n}",
+        )
+    ]
+    for size, figures in points:
+        out.append(
+            Row(
+                "learning",
+                f"{SENTIMENT_FILE}: sentiment seed + {size:,} labels",
+                figures["macro_f1"],
+                "macro-F1",
+                reference="stock VADER",
+                ratio=figures["macro_f1"] / stock["macro_f1"] if stock["macro_f1"] else None,
+                note=f"macro-recall {figures['macro_recall']:.3f} (VADER "
+                f"{stock['macro_recall']:.3f}), test n={n}",
+            )
+        )
+    return out
+
+
 def run(args: argparse.Namespace) -> list[Row]:
     sizes = (0, 100) if getattr(args, "quick", False) else SIZES
     out: list[Row] = []
@@ -85,6 +156,7 @@ def run(args: argparse.Namespace) -> list[Row]:
                     note=f"triage {triage:.1%}, test n={n}",
                 )
             )
+    out.extend(sentiment_rows(sizes))
     return out
 
 

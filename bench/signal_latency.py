@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench --only signal_latency [--quick]   # SQLite and PostgreSQL
     .venv/bin/python -m bench.signal_latency [--items N] [--db sqlite|postgresql] [--seconds S]
+        [--workers W ...]   # HTTP processes under load, repeatable
 
 Seeding BYPASSES the pipeline: one million items (a year, 5 queues, 7 channels, 50 000
 authors) are bulk-inserted with SQLAlchemy Core/ORM bulk ``INSERT`` straight into ``item``,
@@ -25,7 +26,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -289,15 +290,18 @@ def in_process(url: str, plain: str, data: dict[str, np.ndarray], label: str) ->
     return rows
 
 
-def under_load(url: str, plain: str, label: str, seconds: float) -> list[Row]:
+def under_load(url: str, plain: str, label: str, seconds: float, workers: int = 1) -> list[Row]:
     """16 clients from another process against ``andon serve``, cache on and off."""
     from bench.api import drive, free_port, serve
 
     rows = []
     auth = f"Authorization: Bearer {plain}"
+    if workers > 1:
+        label = f"{label}, {workers} HTTP processes"
     for cached in (True, False):
         port = free_port()
-        server = serve(url, port, {"ANDON_SIGNAL_CACHE": str(cached).lower()})
+        extra = {"ANDON_SIGNAL_CACHE": str(cached).lower(), "ANDON_WORKERS": str(workers)}
+        server = serve(url, port, extra)
         try:
             root = f"http://127.0.0.1:{port}"
             for name, query in QUERIES.items() if cached else list(QUERIES.items())[:1]:
@@ -324,7 +328,9 @@ def under_load(url: str, plain: str, label: str, seconds: float) -> list[Row]:
     return rows
 
 
-def measure(url: str, n: int, label: str, seconds: float = 10.0) -> list[Row]:
+def measure(
+    url: str, n: int, label: str, seconds: float = 10.0, workers: Sequence[int] = (1,)
+) -> list[Row]:
     from app.auth.service import create_key
     from app.db import make_engine, make_sessionmaker, unit_of_work
 
@@ -336,7 +342,8 @@ def measure(url: str, n: int, label: str, seconds: float = 10.0) -> list[Row]:
     rows = [Row("signal", f"{label}: seed {n:,} items (bulk, bypasses classification)",
                 seed_seconds, "s")]  # fmt: skip
     rows += in_process(url, plain, data, label)
-    rows += under_load(url, plain, label, seconds)
+    for count in workers:
+        rows += under_load(url, plain, label, seconds, count)
     return rows
 
 
@@ -358,9 +365,15 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--seconds", type=float, default=10.0, help="load per query")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        action="append",
+        help="HTTP processes of the server under load (repeatable; default 1)",
+    )
     args = parser.parse_args()
     with database(args.db) as url:
-        for row in measure(url, args.items, args.db, args.seconds):
+        for row in measure(url, args.items, args.db, args.seconds, args.workers or [1]):
             flag = "" if row.ok is None else (" ok" if row.ok else " OVER TARGET")
             note = f"  ({row.note})" if row.note else ""
             print(f"{row.measure:75s} {row.value:10.2f} {row.unit}{flag}{note}")

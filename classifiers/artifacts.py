@@ -154,16 +154,18 @@ class ModelStore:
             raise ArtifactError(f"unreadable model metadata {path}: {exc}") from exc
 
 
+def _pair(a: Any, b: Any) -> dict[str, Any]:
+    change = round(b - a, 4) if isinstance(a, int | float) and isinstance(b, int | float) else None
+    return {"from": a, "to": b, "change": change}
+
+
 def diff_metrics(old: ModelMeta, new: ModelMeta) -> dict[str, Any]:
     """What changed from ``old`` to ``new``: held-out scores, thresholds, training size."""
+    if old.kind == "sentiment" or new.kind == "sentiment":
+        return diff_sentiment_metrics(old, new)
     old_holdout = old.metrics.get("holdout", {})
     new_holdout = new.metrics.get("holdout", {})
-
-    def pair(a: Any, b: Any) -> dict[str, Any]:
-        change = (
-            round(b - a, 4) if isinstance(a, int | float) and isinstance(b, int | float) else None
-        )
-        return {"from": a, "to": b, "change": change}
+    pair = _pair
 
     per_queue = {}
     for queue in sorted(
@@ -185,5 +187,47 @@ def diff_metrics(old: ModelMeta, new: ModelMeta) -> dict[str, Any]:
         "note": (
             "each version's metrics come from the held-out split of its own training data; "
             "`andon train` scores champion and challenger on the same split"
+        ),
+    }
+
+
+def diff_sentiment_metrics(old: ModelMeta, new: ModelMeta) -> dict[str, Any]:
+    """``diff_metrics`` for two sentiment versions: held-out macro-F1, macro-recall, per label.
+
+    The seed-trained default has no held-out scores (it is fitted on the whole seed corpus);
+    its side reads None. The champion/challenger figures of a version trained by the learning
+    loop are in its ``metrics["challenge"]``."""
+    if old.kind != new.kind:
+        raise ArtifactError(f"cannot diff a {old.kind} model against a {new.kind} model")
+    old_holdout = old.metrics.get("holdout", {})
+    new_holdout = new.metrics.get("holdout", {})
+    labels = sorted(set(old_holdout.get("f1", {})) | set(new_holdout.get("f1", {})))
+    # When ``new`` was challenged against ``old``, both were scored on the same labels.
+    challenge = new.metrics.get("challenge", {})
+    same = challenge if challenge.get("champion") == old.version else {}
+    return {
+        "from": old.version,
+        "to": new.version,
+        "kind": "sentiment",
+        "macro_f1": _pair(old_holdout.get("macro_f1"), new_holdout.get("macro_f1")),
+        "macro_recall": _pair(old_holdout.get("macro_recall"), new_holdout.get("macro_recall")),
+        "accuracy": _pair(old_holdout.get("accuracy"), new_holdout.get("accuracy")),
+        "holdout_examples": _pair(old_holdout.get("n"), new_holdout.get("n")),
+        "training_examples": _pair(old.training.get("examples"), new.training.get("examples")),
+        "labels": _pair(old.training.get("labels", 0), new.training.get("labels", 0)),
+        "f1_per_label": {
+            label: _pair(old_holdout.get("f1", {}).get(label), new_holdout.get("f1", {}).get(label))
+            for label in labels
+        },
+        "challenge": {
+            "macro_f1": _pair(same.get("champion_f1"), same.get("challenger_f1")),
+            "macro_recall": _pair(same.get("champion_recall"), same.get("challenger_recall")),
+            "holdout_examples": same.get("holdout_examples"),
+        }
+        if same
+        else None,
+        "note": (
+            "each version's metrics come from the held-out labels of its own training run; "
+            "`andon train` scores champion and challenger on the same held-out labels"
         ),
     }

@@ -2,7 +2,8 @@
 
 Routing: per-queue precision / recall / F1, macro-F1, accuracy and the confusion matrix.
 Sentiment: accuracy, macro-recall (the usual metric for three-way tweet sentiment),
-per-label recall and the confusion matrix.
+macro-F1 (what the learning loop's promotion rule compares), per-label recall and F1 and
+the confusion matrix.
 """
 
 from __future__ import annotations
@@ -53,11 +54,11 @@ def routing_report(
 def sentiment_report(
     y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]
 ) -> dict[str, Any]:
-    """Accuracy and macro-recall over the sentiment labels present in ``y_true``."""
+    """Accuracy, macro-recall and macro-F1 over the sentiment labels present in ``y_true``."""
     if len(y_true) != len(y_pred):
         raise ValueError("y_true and y_pred differ in length")
     present = [label for label in labels if label in set(y_true)]
-    _, recall, _, support = precision_recall_fscore_support(
+    _, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=present, zero_division=0
     )
     correct = sum(1 for truth, guess in zip(y_true, y_pred, strict=True) if truth == guess)
@@ -65,7 +66,9 @@ def sentiment_report(
         "n": len(y_true),
         "accuracy": round(correct / len(y_true), 4) if y_true else 0.0,
         "macro_recall": round(float(sum(recall) / len(present)), 4) if present else 0.0,
+        "macro_f1": round(float(sum(f1) / len(present)), 4) if present else 0.0,
         "recall": {label: round(float(recall[i]), 4) for i, label in enumerate(present)},
+        "f1": {label: round(float(f1[i]), 4) for i, label in enumerate(present)},
         "support": {label: int(support[i]) for i, label in enumerate(present)},
         "confusion": _confusion(y_true, y_pred, labels),
     }

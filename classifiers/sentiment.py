@@ -14,8 +14,9 @@ cancelled", "still no refund"). Andon keeps VADER as the base and layers three t
    ``data/seed``, general posts and reviews in ``data/sentiment``): ``HybridSentimentModel``
    (a words model, TF-IDF word 1-2-grams + VADER's scores after the care pre-pass, blended
    with a VADER-scores-only model). ``load_sentiment`` trains it at start-up, or loads it
-   cached next to the router; it is the app's default. ``SentimentScorer()`` alone stays
-   lexicon-only, ``SentimentScorer(care=False)`` is stock VADER.
+   cached next to the router; it is the app's default. The learning loop (``classifiers.train.
+   train_sentiment``) trains challengers on seed + labels; an active one is loaded instead.
+   ``SentimentScorer()`` alone stays lexicon-only, ``SentimentScorer(care=False)`` is stock VADER.
 
 Rules and phrases are applied as a pre-pass: each match is replaced by one token
 (``care_...``) that the analyzer knows, so VADER's own machinery (boosters, ALL CAPS,
@@ -45,13 +46,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import chain, pairwise
 from pathlib import Path
-from typing import Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from vaderSentiment import vaderSentiment as _vader_module
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from classifiers import text as _text
 from classifiers.fast_vader import FastVader
+
+if TYPE_CHECKING:
+    from classifiers.artifacts import ModelStore
 
 SentimentLabel = Literal["negative", "neutral", "positive"]
 SENTIMENT_LABELS: tuple[SentimentLabel, ...] = ("negative", "neutral", "positive")
@@ -1223,35 +1227,104 @@ SENTIMENT_STORE = "sentiment"
 """Subdirectory of the model directory holding the hybrid's artifacts (next to the router)."""
 
 
-def load_sentiment(model_dir: Path, paths: Iterable[Path] | None = None) -> SentimentScorer:
-    """The default scorer: the hybrid, cached in ``model_dir/sentiment``.
+SEED_ORIGIN = "seed"
+"""``training["origin"]`` of the seed-trained default (artifacts without one are defaults too)."""
+LABELS_ORIGIN = "labels"
+"""``training["origin"]`` of a challenger trained by the learning loop on seed + labels."""
 
-    The artifact's version is the digest of what it was trained on (seed corpus, lexicon,
-    rules, settings), so an edited corpus or lexicon finds no artifact and trains a new one.
-    An artifact written by another scikit-learn version is refused and retrained. With no
-    seed corpus the care scorer (no learned layer) is returned.
-    """
+
+def hybrid_pipeline(model: HybridSentimentModel) -> Any:
+    """The fitted hybrid as the model store keeps it: a Pipeline whose one step is the state."""
     from sklearn.pipeline import Pipeline
 
+    return Pipeline([(SENTIMENT_STORE, model.state_)])
+
+
+def hybrid_from_store(
+    store: ModelStore, version: str, base: SentimentScorer | None = None
+) -> SentimentScorer:
+    """A scorer using the stored hybrid ``version``; ``ArtifactError`` if it is unusable.
+
+    Refused: another scikit-learn version (``ModelStore.load``), another ``HYBRID_TAG``, or a
+    model fitted on the scores of another care layer (lexicon or rules changed since): its
+    learned weights would be applied to features that have moved.
+    """
+    from classifiers.artifacts import ArtifactError
+
+    base = base or SentimentScorer()
+    pipeline, meta = store.load(version)
+    state = pipeline.steps[-1][1]
+    if meta.kind != "sentiment" or not isinstance(state, HybridState):
+        raise ArtifactError(f"sentiment artifact {version} holds no hybrid model")
+    tag = meta.training.get("tag", HYBRID_TAG if version.startswith(f"{HYBRID_TAG}-") else None)
+    if tag != HYBRID_TAG:
+        raise ArtifactError(f"sentiment model {version} is {tag}, this is {HYBRID_TAG}")
+    if meta.training.get("scorer") != base.version:
+        raise ArtifactError(
+            f"sentiment model {version} was fitted on the scores of {meta.training.get('scorer')}"
+            f", this is {base.version}; retrain it (andon train)"
+        )
+    digest = str(meta.training.get("digest") or version.removeprefix(f"{HYBRID_TAG}-"))
+    params = meta.training.get("params") or {}
+    model = HybridSentimentModel(
+        c=float(params.get("c", HYBRID_C)),
+        words_weight=float(params.get("words_weight", HYBRID_WORDS_WEIGHT)),
+    )
+    return SentimentScorer(lexicon=base.lexicon, model=model.use(state, digest))
+
+
+def load_sentiment(model_dir: Path, paths: Iterable[Path] | None = None) -> SentimentScorer:
+    """The scorer in use: the active sentiment version, else the seed-trained default."""
+    return active_sentiment(model_dir, paths)[0]
+
+
+def active_sentiment(
+    model_dir: Path, paths: Iterable[Path] | None = None
+) -> tuple[SentimentScorer, str | None]:
+    """The scorer in use and its version in ``model_dir/sentiment`` (None: no learned layer).
+
+    A version the learning loop trained (``andon train`` promoted it, or an operator activated
+    it) is used while it is active and usable. Otherwise the default is used: the hybrid
+    trained on the seed corpus, whose version is the digest of what it was trained on (seed
+    corpus, lexicon, rules, settings), so an edited corpus or lexicon finds no artifact and
+    trains a new one. An artifact written by another scikit-learn version is refused: the
+    default is retrained; a refused learned version falls back to the default (its labels
+    come back at the next ``andon train``). The version in use is the active one. With no
+    seed corpus the care scorer (no learned layer) is returned.
+    """
     from classifiers.artifacts import ArtifactError, ModelMeta, ModelStore
 
-    texts, labels, weights = load_seed_weighted(paths)
     base = SentimentScorer()
+    store = ModelStore(model_dir / SENTIMENT_STORE)
+    active = store.active_version()
+    if active is not None:
+        try:
+            origin = store.meta(active).training.get("origin", SEED_ORIGIN)
+        except ArtifactError:
+            origin = None
+        if origin == LABELS_ORIGIN:
+            try:
+                return hybrid_from_store(store, active, base), active
+            except ArtifactError as exc:
+                log.warning("active sentiment model unusable (%s): using the seed default", exc)
+
+    texts, labels, weights = load_seed_weighted(paths)
     if not texts:
-        return base
+        return base, None
     model = HybridSentimentModel()
     digest = hybrid_digest(texts, labels, base, model.params(), weights)
     version = f"{HYBRID_TAG}-{digest}"
-    store = ModelStore(model_dir / SENTIMENT_STORE)
     try:
-        pipeline, _ = store.load(version)
+        scorer = hybrid_from_store(store, version, base)
     except ArtifactError as exc:
         log.info("training the sentiment model %s (%s)", version, exc)
     else:
-        state = pipeline.steps[-1][1]
-        if isinstance(state, HybridState):
-            return SentimentScorer(lexicon=base.lexicon, model=model.use(state, digest))
-        log.info("sentiment artifact %s holds no hybrid state: retraining", version)
+        if active != version:
+            try:
+                store.activate(version)  # the version in use is the active one
+            except (ArtifactError, OSError) as exc:
+                log.warning("sentiment model %s not made active: %s", version, exc)
+        return scorer, version
 
     model.fit(texts, labels, base, weights)
     meta = ModelMeta(
@@ -1264,14 +1337,17 @@ def load_sentiment(model_dir: Path, paths: Iterable[Path] | None = None) -> Sent
             "per_label": {label: labels.count(label) for label in SENTIMENT_LABELS},
             "scorer": base.version,
             "params": model.params(),
+            "tag": HYBRID_TAG,
+            "digest": digest,
+            "origin": SEED_ORIGIN,
+            "labels": 0,
         },
     )
     stale = store.directory / version
     if stale.exists():  # written by another scikit-learn, or unreadable
         shutil.rmtree(stale)
     try:
-        # The store keeps scikit-learn Pipelines: the state is its one (already fitted) step.
-        store.save(Pipeline([(SENTIMENT_STORE, model.state_)]), meta, activate=True)
+        store.save(hybrid_pipeline(model), meta, activate=True)
     except (ArtifactError, OSError) as exc:  # another process saved it first: ours is equal
         log.warning("sentiment model %s not cached: %s", version, exc)
-    return SentimentScorer(lexicon=base.lexicon, model=model)
+    return SentimentScorer(lexicon=base.lexicon, model=model), version

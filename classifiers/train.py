@@ -1,8 +1,10 @@
-"""Training the router from labelled JSON Lines.
+"""Training the router and the sentiment model from labelled JSON Lines.
 
-The shipped model is trained on the project's own seed corpus (``classifiers/data/seed``,
-written by hand under ``classifiers/data/GUIDE.md``). Agent corrections and imported label
-files are added on top by the learning loop in ``app``.
+The shipped models are trained on the project's own seed corpora (``classifiers/data/seed``,
+written by hand under ``classifiers/data/GUIDE.md``; sentiment also ``classifiers/data/
+sentiment``). Agent corrections and imported label files are added on top by the learning
+loop in ``app``: a row with a ``queue`` trains the router, a row with a ``sentiment`` the
+sentiment model, a row with both trains both.
 """
 
 from __future__ import annotations
@@ -18,10 +20,18 @@ from typing import Any
 import numpy as np
 
 from classifiers.artifacts import ROUTER_FORMAT, ModelMeta, new_version
-from classifiers.evaluate import routing_report
+from classifiers.evaluate import routing_report, sentiment_report
 from classifiers.language import supported_languages
 from classifiers.routing import DEFAULT_THRESHOLD, QUEUES, Router, build_pipeline
-from classifiers.sentiment import SENTIMENT_LABELS
+from classifiers.sentiment import (
+    HYBRID_TAG,
+    LABELS_ORIGIN,
+    SENTIMENT_LABELS,
+    HybridSentimentModel,
+    SentimentLabel,
+    SentimentScorer,
+    load_seed_weighted,
+)
 from classifiers.text import compose, normalise
 
 SEED_DIR = Path(__file__).parent / "data" / "seed"
@@ -273,13 +283,17 @@ def train_router(
 
 @dataclass(frozen=True, slots=True)
 class Challenge:
-    """The outcome of a challenger against the active model on the same held-out split."""
+    """The outcome of a challenger against the active model on the same held-out split.
+
+    Sentiment challenges also report macro-recall (routing ones leave it None)."""
 
     promote: bool
     challenger_f1: float
     champion_f1: float | None
     holdout_examples: int
     reason: str
+    challenger_recall: float | None = None
+    champion_recall: float | None = None
 
 
 def challenge(
@@ -310,4 +324,146 @@ def challenge(
         len(held),
         f"challenger {challenger_f1:.4f} vs active {champion_f1:.4f} on {len(held)} "
         f"held-out examples: {verdict}",
+    )
+
+
+# --- sentiment ------------------------------------------------------------------------------
+
+
+def split_sentiment(
+    labels: Sequence[Example], fraction: float = HOLDOUT_FRACTION
+) -> tuple[list[Example], list[Example]]:
+    """``(train, holdout)`` over the labels that carry a sentiment, by the fixed hash split.
+
+    Only labels (corrections, imported files) are split: the seed-trained default is fitted
+    on the whole seed corpus, so no seed example is unseen by every model. Every challenger
+    is fitted on the seed plus the train side, so the held-out labels are unseen by all.
+    """
+    train: list[Example] = []
+    holdout: list[Example] = []
+    for example in labels:
+        if example.sentiment is not None:
+            (holdout if in_holdout(example.text, fraction) else train).append(example)
+    return train, holdout
+
+
+def score_sentiment(scorer: SentimentScorer, holdout: Sequence[Example]) -> dict[str, Any]:
+    """Macro-F1, macro-recall and accuracy of ``scorer`` on held-out sentiment labels."""
+    guesses = scorer.score_batch([example.text for example in holdout])
+    truth = [str(example.sentiment) for example in holdout]
+    report = sentiment_report(truth, [guess.label for guess in guesses], SENTIMENT_LABELS)
+    report.pop("confusion", None)
+    return report
+
+
+@dataclass(frozen=True, slots=True)
+class SentimentTrainResult:
+    scorer: SentimentScorer
+    model: HybridSentimentModel
+    meta: ModelMeta
+
+
+def train_sentiment(
+    labels: Sequence[Example],
+    *,
+    seed_paths: Iterable[Path] | None = None,
+    parent: str | None = None,
+    label_weight: float = LABEL_WEIGHT,
+    holdout: float = HOLDOUT_FRACTION,
+    base: SentimentScorer | None = None,
+) -> SentimentTrainResult:
+    """Fit the hybrid on the sentiment seed corpora plus the train side of ``labels``.
+
+    Seed records keep their per-corpus weights (``load_seed_weighted``, averaging 1); a label
+    weighs ``label_weight`` (the router's ``LABEL_WEIGHT``: labels come from the deployment's
+    own domain). The held-out side of ``labels`` is scored, never fitted.
+    """
+    train, held = split_sentiment(labels, holdout)
+    seed_texts, seed_labels, seed_weights = load_seed_weighted(seed_paths)
+    texts = [*seed_texts, *(example.text for example in train)]
+    targets: list[SentimentLabel] = [
+        *seed_labels,
+        *(cast_label(example.sentiment) for example in train),
+    ]
+    weights = [*seed_weights, *(label_weight for _ in train)]
+    base = base or SentimentScorer()
+    model = HybridSentimentModel().fit(texts, targets, base, weights)
+    scorer = SentimentScorer(lexicon=base.lexicon, model=model)
+    version = new_version(model.digest)  # like a router's; the seed default is hybrid-3-<digest>
+    metrics: dict[str, Any] = {}
+    if held:
+        metrics["holdout"] = score_sentiment(scorer, held)
+    meta = ModelMeta(
+        version=version,
+        created_at=datetime.now(UTC).isoformat(),
+        kind="sentiment",
+        labels=list(SENTIMENT_LABELS),
+        metrics=metrics,
+        training={
+            "examples": len(texts),
+            "holdout_examples": len(held),
+            "per_label": {label: targets.count(label) for label in SENTIMENT_LABELS},
+            "labels": len(train),
+            "label_weight": label_weight,
+            "scorer": base.version,
+            "params": model.params(),
+            "tag": HYBRID_TAG,
+            "digest": model.digest,
+            "origin": LABELS_ORIGIN,
+        },
+        parent=parent,
+    )
+    return SentimentTrainResult(scorer=scorer, model=model, meta=meta)
+
+
+def cast_label(value: str | None) -> SentimentLabel:
+    if value not in SENTIMENT_LABELS:
+        raise ValueError(f"sentiment {value!r} is not one of {', '.join(SENTIMENT_LABELS)}")
+    return value
+
+
+def challenge_sentiment(
+    challenger: SentimentScorer,
+    champion: SentimentScorer | None,
+    labels: Sequence[Example],
+    *,
+    force: bool = False,
+) -> Challenge:
+    """Score both scorers on the held-out sentiment labels; promote if macro-F1 holds.
+
+    The same rule as the router's ``challenge``: with no held-out labels, no champion, or
+    ``force``, the challenger is promoted. Macro-recall is reported next to macro-F1.
+    """
+    _, held = split_sentiment(labels)
+    if not held:
+        return Challenge(True, 0.0, None, 0, "no held-out sentiment labels; promoted")
+    mine = score_sentiment(challenger, held)
+    challenger_f1, challenger_recall = float(mine["macro_f1"]), float(mine["macro_recall"])
+    if champion is None:
+        return Challenge(
+            True,
+            challenger_f1,
+            None,
+            len(held),
+            "no active sentiment model; promoted",
+            challenger_recall=challenger_recall,
+        )
+    theirs = score_sentiment(champion, held)
+    champion_f1, champion_recall = float(theirs["macro_f1"]), float(theirs["macro_recall"])
+    if force:
+        verdict, promote = "forced", True
+    elif challenger_f1 >= champion_f1:
+        verdict, promote = "macro-F1 did not drop; promoted", True
+    else:
+        verdict, promote = "macro-F1 dropped; kept the active model", False
+    return Challenge(
+        promote,
+        challenger_f1,
+        champion_f1,
+        len(held),
+        f"challenger macro-F1 {challenger_f1:.4f} (macro-recall {challenger_recall:.4f}) vs "
+        f"active {champion_f1:.4f} ({champion_recall:.4f}) on {len(held)} held-out "
+        f"sentiment labels: {verdict}",
+        challenger_recall=challenger_recall,
+        champion_recall=champion_recall,
     )

@@ -178,3 +178,54 @@ def test_a_crashed_agent_loses_its_entry_when_the_lease_lapses(
         assert taken.json()["entry"]["claimed_by"] == "other"
         done = http.post(f"/entries/{entry_id}/resolve", json={"note": "picked up"})
         assert done.json()["state"] == "resolved"
+
+
+def test_one_agent_claiming_from_many_threads_at_once_stays_within_its_wip_limit(
+    settings: Settings, engine: Engine, factory: sessionmaker[Session]
+) -> None:
+    """The agent's row lock serialises its claims: twelve at once, limit three, three win.
+
+    On PostgreSQL the WIP count is read in the statement after the lock is taken (a
+    snapshot that sees the claims committed while this one waited for the lock).
+    """
+    from app.auth import repository as keys
+    from app.auth.service import principal_of
+    from app.errors import LimitExceeded
+    from app.queues import service
+
+    seed(factory, [Spec() for _ in range(20)])
+    api_key(engine, "solo", "agent")
+    with factory() as session:
+        key = keys.by_name(session, "solo")
+        assert key is not None
+        solo = principal_of(key)
+    limited = settings.model_copy(update={"wip_per_agent": 3})
+    outcomes: list[str] = []
+    start = threading.Barrier(12)
+
+    def one_claim() -> None:
+        start.wait()
+        try:
+            with unit_of_work(factory) as session:
+                entry = service.claim(session, solo, "service", limited, utcnow())
+                outcomes.append("claimed" if entry is not None else "empty")
+        except LimitExceeded as exc:
+            outcomes.append(f"limit {exc.extra['limit']}")
+
+    threads = [threading.Thread(target=one_claim) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert Counter(outcomes) == {"claimed": 3, "limit agent": 9}
+    with factory() as session:
+        held = session.scalar(
+            select(func.count()).where(QueueEntry.claimed_by == "solo").select_from(QueueEntry)
+        )
+        audited = session.scalar(
+            select(func.count())
+            .where(AuditEvent.action == "entry.claim", AuditEvent.actor == "solo")
+            .select_from(AuditEvent)
+        )
+    assert (held, audited) == (3, 3)

@@ -11,11 +11,13 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from app.auth.errors import Forbidden, Unauthorized
 from app.auth.service import ANONYMOUS, Principal, authenticate, cached_principal
-from app.deps import SessionDep, SettingsDep
+from app.db import unit_of_work
+from app.deps import SessionFactoryDep, SettingsDep
 
 
 def presented_key(request: Request) -> str | None:
@@ -28,18 +30,20 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-async def get_principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
+async def get_principal(
+    request: Request, factory: SessionFactoryDep, settings: SettingsDep
+) -> Principal:
     # async, like the role checks below: a sync dependency costs a threadpool hop per
-    # request; only a key missing from the cache is looked up (in the threadpool).
+    # request; only a key missing from the cache is looked up (in the threadpool, in a
+    # session of its own: depending on the request's session would give every endpoint
+    # the session dependency, a generator, FastAPI's most expensive kind).
     key = presented_key(request)
     if key is None:
         if settings.public_read and request.method in ("GET", "HEAD"):
             return ANONYMOUS
         raise Unauthorized("an API key is required: send 'Authorization: Bearer <key>'")
     ttl = settings.key_cache_seconds
-    principal = cached_principal(key, ttl) or await run_in_threadpool(
-        authenticate, session, key, cache_seconds=ttl
-    )
+    principal = cached_principal(key, ttl) or await run_in_threadpool(_look_up, factory, key, ttl)
     if principal is None:
         # Charged to the address (app.ops.ratelimit): past its budget, 429 instead of 401.
         limiter = getattr(request.app.state, "rate_limiter", None)
@@ -47,6 +51,11 @@ async def get_principal(request: Request, session: SessionDep, settings: Setting
             limiter.charge_failure(request.client.host if request.client else "unknown")
         raise Unauthorized("unknown or revoked API key")
     return principal
+
+
+def _look_up(factory: sessionmaker[Session], key: str, ttl: float) -> Principal | None:
+    with unit_of_work(factory) as session:
+        return authenticate(session, key, cache_seconds=ttl)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -52,6 +52,8 @@ class TrainingRun(Base):
     __tablename__ = "training_run"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), default="routing", server_default="routing")
+    """Which model: ``routing`` or ``sentiment`` (one run of ``andon train`` records both)."""
     trigger: Mapped[str] = mapped_column(String(20))
     """``cli``, ``api`` or ``schedule``."""
     challenger_version: Mapped[str] = mapped_column(String(64))

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from app.auth.deps import AdminDep, ViewerDep
+from app.config import Settings
 from app.deps import ClassifierDep, RowId, SessionDep, SettingsDep
 from app.errors import InvalidInput, NotFound
 from app.learning import repository, service
 from app.learning.models import RoutingRule
 from app.learning.schemas import (
+    ModelKind,
     ModelRead,
     RuleCreate,
     RuleDeleted,
     RuleRead,
     RuleSetRead,
     RuleUpdate,
+    SentimentTrainRead,
     TrainRead,
     TrainRequest,
 )
@@ -86,9 +89,23 @@ def delete_rule(rule_id: RowId, session: SessionDep, principal: AdminDep) -> Rul
     return RuleDeleted(id=rule_id, version=version)
 
 
+KindQuery = Annotated[
+    ModelKind, Query(description="Which model's versions: the router's or the sentiment model's")
+]
+
+
 def model_read(meta: ModelMeta, active: str | None) -> ModelRead:
     data = asdict(meta)
-    return ModelRead(active=meta.version == active, **{k: data[k] for k in _MODEL_FIELDS})
+    kind = "sentiment" if meta.kind == "sentiment" else "routing"
+    return ModelRead(
+        kind=kind, active=meta.version == active, **{k: data[k] for k in _MODEL_FIELDS}
+    )
+
+
+def _store(settings: Settings, kind: ModelKind) -> ModelStore:
+    if kind == "sentiment":
+        return service.sentiment_store(settings.model_dir)
+    return ModelStore(settings.model_dir)
 
 
 _MODEL_FIELDS = (
@@ -112,32 +129,45 @@ def _meta(store: ModelStore, version: str) -> ModelMeta:
 
 
 @models_router.get("", response_model=list[ModelRead], summary="Model versions, oldest first")
-def list_models(settings: SettingsDep, _: ViewerDep) -> list[ModelRead]:
-    store = ModelStore(settings.model_dir)
+def list_models(
+    settings: SettingsDep, _: ViewerDep, kind: KindQuery = "routing"
+) -> list[ModelRead]:
+    store = _store(settings, kind)
     active = store.active_version()
     return [model_read(meta, active) for meta in store.versions()]
 
 
 @models_router.get("/{version}", response_model=ModelRead)
-def get_model(version: str, settings: SettingsDep, _: ViewerDep) -> ModelRead:
-    store = ModelStore(settings.model_dir)
+def get_model(
+    version: str, settings: SettingsDep, _: ViewerDep, kind: KindQuery = "routing"
+) -> ModelRead:
+    store = _store(settings, kind)
     return model_read(_meta(store, version), store.active_version())
 
 
 @models_router.get("/{old}/diff/{new}", summary="How held-out metrics moved between versions")
-def diff_models(old: str, new: str, settings: SettingsDep, _: ViewerDep) -> dict[str, Any]:
-    store = ModelStore(settings.model_dir)
+def diff_models(
+    old: str, new: str, settings: SettingsDep, _: ViewerDep, kind: KindQuery = "routing"
+) -> dict[str, Any]:
+    store = _store(settings, kind)
     return diff_metrics(_meta(store, old), _meta(store, new))
 
 
 @models_router.post("/{version}/activate", response_model=ModelRead, summary="Roll back or forward")
 def activate_model(
-    version: str, settings: SettingsDep, classifier: ClassifierDep, _: AdminDep
+    version: str,
+    settings: SettingsDep,
+    classifier: ClassifierDep,
+    _: AdminDep,
+    kind: KindQuery = "routing",
 ) -> ModelRead:
-    store = ModelStore(settings.model_dir)
+    store = _store(settings, kind)
     _meta(store, version)
     try:
-        service.activate(classifier, store, version, settings.triage_threshold)
+        if kind == "sentiment":
+            service.activate_sentiment(classifier, store, version)
+        else:
+            service.activate(classifier, store, version, settings.triage_threshold)
     except ArtifactError as exc:
         raise InvalidInput(str(exc)) from None
     return model_read(store.meta(version), store.active_version())
@@ -171,4 +201,22 @@ def train_model(
         examples=outcome.examples,
         labels=outcome.labels,
         reason=outcome.challenge.reason,
+        sentiment=sentiment_read(outcome.sentiment),
+    )
+
+
+def sentiment_read(outcome: service.SentimentOutcome) -> SentimentTrainRead:
+    challenge = outcome.challenge
+    return SentimentTrainRead(
+        version=outcome.version,
+        promoted=outcome.promoted,
+        champion=outcome.champion,
+        challenger_f1=challenge.challenger_f1 if challenge else None,
+        champion_f1=challenge.champion_f1 if challenge else None,
+        challenger_recall=challenge.challenger_recall if challenge else None,
+        champion_recall=challenge.champion_recall if challenge else None,
+        holdout_examples=challenge.holdout_examples if challenge else 0,
+        examples=outcome.examples,
+        labels=outcome.labels,
+        reason=outcome.reason,
     )

@@ -55,8 +55,12 @@ class RuleDeleted(BaseModel):
     version: int
 
 
+ModelKind = Literal["routing", "sentiment"]
+
+
 class ModelRead(BaseModel):
     version: str
+    kind: ModelKind
     active: bool
     created_at: str
     parent: str | None
@@ -72,6 +76,20 @@ class TrainRequest(BaseModel):
     force: bool = Field(default=False, description="Promote even if macro-F1 drops")
 
 
+class SentimentTrainRead(BaseModel):
+    version: str | None = Field(description="None when no sentiment challenger was trained")
+    promoted: bool
+    champion: str | None
+    challenger_f1: float | None
+    champion_f1: float | None
+    challenger_recall: float | None
+    champion_recall: float | None
+    holdout_examples: int
+    examples: int
+    labels: int = Field(description="Sentiment labels beyond the seed (train and held-out)")
+    reason: str
+
+
 class TrainRead(BaseModel):
     version: str
     promoted: bool
@@ -82,3 +100,4 @@ class TrainRead(BaseModel):
     examples: int
     labels: int
     reason: str
+    sentiment: SentimentTrainRead

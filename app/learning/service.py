@@ -8,10 +8,11 @@
   loads the set in force for each batch, so every replica applies a change at once.
 - Labels: agents' corrections (``Correction`` rows written when an item is re-routed or
   its sentiment fixed) plus imported labelled files, on top of the seed corpus.
-- ``train_and_challenge``: a challenger is trained on all of them, scored against the
-  active model on the fixed held-out split that neither was fitted on, saved, and promoted
-  only if macro-F1 does not drop (or when forced). The CLI, the API and the scheduled job
-  all run this one path.
+- ``train_and_challenge``: a routing challenger and a sentiment challenger are trained on
+  all of them, each scored against its active model on a fixed held-out split that neither
+  was fitted on, saved, and promoted only if macro-F1 does not drop (or when forced). The
+  sentiment side runs only when there are sentiment labels beyond the seed. The CLI, the
+  API and the scheduled job all run this one path.
 - ``reclassify``: re-score stored items with the active model in batches, without
   re-pulling; ``app.items.service.classify_items`` keeps queues and signal consistent.
 """
@@ -39,13 +40,25 @@ from app.ops import heap
 from classifiers.artifacts import ArtifactError, ModelStore
 from classifiers.routing import QUEUES, Route, Router
 from classifiers.rules import EMPTY_RULES, ItemFacts, Rule, RuleSet, check_rule
-from classifiers.sentiment import SENTIMENT_LABELS, Sentiment, SentimentScorer, load_sentiment
+from classifiers.sentiment import (
+    SENTIMENT_LABELS,
+    SENTIMENT_STORE,
+    Sentiment,
+    SentimentScorer,
+    active_sentiment,
+    hybrid_from_store,
+    hybrid_pipeline,
+    load_sentiment,
+)
 from classifiers.train import (
     Challenge,
     Example,
+    challenge_sentiment,
     load_examples,
     seed_paths,
+    split_sentiment,
     train_router,
+    train_sentiment,
 )
 from classifiers.train import (
     challenge as run_challenge,
@@ -320,10 +333,15 @@ def load_router(model_dir: Path, threshold: float) -> Router:
     return active_router(store, threshold) or train_seed_router(store, threshold)
 
 
+def sentiment_store(model_dir: Path) -> ModelStore:
+    """The sentiment model's versions: ``model_dir/sentiment``, next to the router's."""
+    return ModelStore(model_dir / SENTIMENT_STORE)
+
+
 def load_classifier(model_dir: Path, threshold: float, *, workers: int | None = None) -> Classifier:
-    """The active router and the sentiment scorer; ``workers`` classification processes
+    """The active router and the active sentiment model; ``workers`` classification processes
     (default: one per core)."""
-    # Sentiment: the hybrid model cached in model_dir/sentiment, trained from the seed when absent.
+    # Sentiment: the active version in model_dir/sentiment, else the seed-trained default.
     classifier = Classifier(
         load_router(model_dir, threshold), sentiment=load_sentiment(model_dir), workers=workers
     )
@@ -339,6 +357,16 @@ def activate(
     store.activate(version)
     if classifier is not None:
         classifier.router = router
+
+
+def activate_sentiment(classifier: Classifier | None, store: ModelStore, version: str) -> None:
+    """Make sentiment ``version`` active (roll back or forward) and swap it into ``classifier``.
+
+    Services load it at their next start (``load_sentiment`` honours the pointer)."""
+    scorer = hybrid_from_store(store, version)  # refuses an unusable artifact
+    store.activate(version)
+    if classifier is not None:
+        classifier.sentiment = scorer
 
 
 # --- rules ---------------------------------------------------------------------------------
@@ -494,6 +522,20 @@ def correction_examples(session: Session) -> list[Example]:
 
 
 @dataclass(frozen=True, slots=True)
+class SentimentOutcome:
+    """The sentiment side of a training run; ``version`` is None when nothing was trained."""
+
+    version: str | None
+    promoted: bool
+    challenge: Challenge | None
+    examples: int
+    labels: int
+    corrections: int
+    champion: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class TrainOutcome:
     version: str
     promoted: bool
@@ -502,6 +544,7 @@ class TrainOutcome:
     labels: int
     corrections: int
     champion: str | None
+    sentiment: SentimentOutcome
 
 
 def train_and_challenge(
@@ -514,11 +557,14 @@ def train_and_challenge(
     trigger: str = "cli",
     classifier: Classifier | None = None,
 ) -> TrainOutcome:
-    """Train a challenger on seed + corrections + ``label_paths``; promote it if it holds.
+    """Train challengers on seed + corrections + ``label_paths``; promote each that holds.
 
-    Raises ``classifiers.train.LabelFileError`` for an unreadable label file. The challenger
-    is saved either way (so it can be inspected, diffed and activated by hand); with a
-    ``session`` the run is recorded; with a ``classifier`` a promoted model is swapped in.
+    The router is trained from the examples with a queue; the sentiment model
+    (``train_sentiment_challenge``) from those with a sentiment, when there are any beyond
+    the seed. Raises ``classifiers.train.LabelFileError`` for an unreadable label file. A
+    challenger is saved either way (so it can be inspected, diffed and activated by hand);
+    with a ``session`` each run is recorded; with a ``classifier`` a promoted model is
+    swapped in.
     """
     started = utcnow()
     corrections = correction_examples(session) if session is not None else []
@@ -545,6 +591,7 @@ def train_and_challenge(
     if session is not None:
         session.add(
             TrainingRun(
+                kind="routing",
                 trigger=trigger,
                 challenger_version=result.meta.version,
                 champion_version=champion_version if champion is not None else None,
@@ -561,6 +608,14 @@ def train_and_challenge(
         )
         session.flush()
     log.info("trained %s: %s", result.meta.version, decision.reason)
+    sentiment = train_sentiment_challenge(
+        store.directory,  # the sentiment versions live in its sentiment/ subdirectory
+        [*imported, *corrections],
+        session=session,
+        force=force,
+        trigger=trigger,
+        classifier=classifier,
+    )
     return TrainOutcome(
         version=result.meta.version,
         promoted=decision.promote,
@@ -569,6 +624,92 @@ def train_and_challenge(
         labels=labels,
         corrections=len(corrections),
         champion=champion_version if champion is not None else None,
+        sentiment=sentiment,
+    )
+
+
+def train_sentiment_challenge(
+    model_dir: Path,
+    labels: Sequence[Example],
+    *,
+    session: Session | None = None,
+    force: bool = False,
+    trigger: str = "cli",
+    classifier: Classifier | None = None,
+) -> SentimentOutcome:
+    """The sentiment side of ``train_and_challenge``: seed + sentiment ``labels``, versions
+    in ``sentiment_store(model_dir)``.
+
+    The champion is the model in use (``active_sentiment``: the active learned version, or
+    the seed-trained default). Both are scored on the held-out side of the labels, which no
+    sentiment model is ever fitted on. With no sentiment label beyond the seed on the
+    training side, nothing is trained: the challenger would be the seed model again.
+    """
+    started = utcnow()
+    sentiment_labels = [example for example in labels if example.sentiment is not None]
+    from_corrections = sum(1 for e in sentiment_labels if e.origin.startswith("correction:"))
+    train, held = split_sentiment(sentiment_labels)
+    if not train:
+        reason = (
+            "no sentiment labels beyond the seed: sentiment model unchanged"
+            if not sentiment_labels
+            else f"all {len(held)} sentiment labels are held out for scoring, none left to "
+            "train on: sentiment model unchanged"
+        )
+        return SentimentOutcome(
+            None, False, None, 0, len(sentiment_labels), from_corrections, None, reason
+        )
+    store = sentiment_store(model_dir)
+    champion, champion_version = active_sentiment(model_dir)
+    has_champion = champion.model is not None and champion_version is not None
+    result = train_sentiment(sentiment_labels, parent=champion_version)
+    decision = challenge_sentiment(
+        result.scorer, champion if has_champion else None, sentiment_labels, force=force
+    )
+    result.meta.metrics["challenge"] = {
+        "champion": champion_version if has_champion else None,
+        "challenger_f1": decision.challenger_f1,
+        "champion_f1": decision.champion_f1,
+        "challenger_recall": decision.challenger_recall,
+        "champion_recall": decision.champion_recall,
+        "holdout_examples": decision.holdout_examples,
+        "promoted": decision.promote,
+        "reason": decision.reason,
+    }
+    result.meta.training["corrections"] = from_corrections
+    result.meta.training["imported"] = len(sentiment_labels) - from_corrections
+    store.save(hybrid_pipeline(result.model), result.meta, activate=decision.promote)
+    if decision.promote and classifier is not None:
+        classifier.sentiment = result.scorer
+    if session is not None:
+        session.add(
+            TrainingRun(
+                kind="sentiment",
+                trigger=trigger,
+                challenger_version=result.meta.version,
+                champion_version=champion_version if has_champion else None,
+                challenger_f1=decision.challenger_f1,
+                champion_f1=decision.champion_f1,
+                holdout_examples=decision.holdout_examples,
+                labels=len(sentiment_labels),
+                promoted=decision.promote,
+                forced=force,
+                reason=decision.reason,
+                started_at=started,
+                finished_at=utcnow(),
+            )
+        )
+        session.flush()
+    log.info("trained sentiment %s: %s", result.meta.version, decision.reason)
+    return SentimentOutcome(
+        version=result.meta.version,
+        promoted=decision.promote,
+        challenge=decision,
+        examples=int(result.meta.training["examples"]),
+        labels=len(sentiment_labels),
+        corrections=from_corrections,
+        champion=champion_version if has_champion else None,
+        reason=decision.reason,
     )
 
 

@@ -19,9 +19,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Integer, RowMapping, String, Table, bindparam, case, func, select, update
+from sqlalchemy import (
+    Integer,
+    RowMapping,
+    String,
+    Table,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
+from app.audit.models import AuditEvent
 from app.auth.models import ApiKey
 from app.db import UTCDateTime
 from app.items import repository as items_repository
@@ -30,6 +46,7 @@ from app.queues.models import PriorityWeights, QueueEntry
 
 ENTRY = cast(Table, QueueEntry.__table__)
 KEY = cast(Table, ApiKey.__table__)
+AUDIT = cast(Table, AuditEvent.__table__)
 
 
 def is_postgres(session: Session) -> bool:
@@ -253,6 +270,148 @@ _CLOSE = (
         updated_at=_NOW,
     )
 )
+
+
+# -- PostgreSQL: a claim in two statements, a close in two -------------------------------
+#
+# The general path above is five statements per claim (agent lock, lapsed-lease scan, the
+# claim, its audit row, the item) and three per close. On PostgreSQL the claim needs two:
+# (1) the agent's lock and "has any lease in this queue lapsed?" in one SELECT, and (2) the
+# claim ``UPDATE``, its audit row and the item with its verdict in one statement (a CTE).
+# They cannot be one: the WIP count in (2) must be read in a snapshot taken *after* the
+# agent's lock is held (READ COMMITTED takes one per statement), or two concurrent claims
+# by one agent could both pass its limit. Lapsed leases (rare) are expired by the general
+# path between the two. A queue with a WIP limit uses the general path.
+
+_LOCK_AGENT_AND_LAPSED = select(
+    select(KEY.c.id)
+    .where(KEY.c.id == bindparam("key_id", type_=Integer()), KEY.c.revoked_at.is_(None))
+    .with_for_update()
+    .scalar_subquery()
+    .label("key_id"),
+    exists()
+    .where(
+        ENTRY.c.state == "claimed",
+        ENTRY.c.lease_expires_at < _NOW,
+        ENTRY.c.queue == bindparam("queue", type_=String()),
+    )
+    .label("lapsed"),
+)
+
+
+def lock_agent_and_find_lapsed(
+    session: Session, key_id: int, queue: str, now: datetime
+) -> tuple[bool, bool]:
+    """PostgreSQL: lock the agent's key row; (key still valid, a lease in ``queue`` lapsed)."""
+    row = session.execute(
+        _LOCK_AGENT_AND_LAPSED, {"key_id": key_id, "queue": queue, "now": now}
+    ).one()
+    return row.key_id is not None, bool(row.lapsed)
+
+
+def _claim_with_item_statement() -> Any:
+    claimed = _take_statement(True).cte("claimed")
+    # The audit row's before/after are known but for the entry's note (an open entry's
+    # note is kept by a claim): the caller passes them without it, SQL adds it.
+    note = func.jsonb_build_object(literal_column("'note'"), claimed.c.note)
+    audit = (
+        insert(AUDIT)
+        .from_select(
+            ["at", "actor", "action", "entity", "entity_id", "before", "after"],
+            select(
+                bindparam("audit_at", type_=UTCDateTime()),
+                sql_cast(_AGENT, String()),
+                literal_column("'entry.claim'"),
+                literal_column("'queue_entry'"),
+                sql_cast(claimed.c.id, String()),
+                bindparam("before", type_=JSONB()).op("||")(note),
+                bindparam("after", type_=JSONB()).op("||")(note),
+            ).select_from(claimed),
+        )
+        .cte("claim_audit")
+    )
+    return (
+        select(claimed, Item, Classification)
+        .join_from(claimed, Item, Item.id == claimed.c.item_id)
+        .outerjoin(Classification, Classification.item_id == Item.id)
+        .add_cte(audit)
+    )
+
+
+_CLAIM_WITH_ITEM = _claim_with_item_statement()
+
+
+def take_next_with_item(
+    session: Session,
+    queue: str,
+    agent: str,
+    lease_until: datetime,
+    now: datetime,
+    agent_limit: int,
+    audit: tuple[datetime, dict[str, Any], dict[str, Any]],
+) -> tuple[EntryState, Item, Classification | None] | None:
+    """PostgreSQL, with the agent's lock held: ``take_next``, its audit row and the item.
+
+    ``audit`` is (at, before, after) of the claim's audit row, without the note (see
+    ``_claim_with_item_statement``). One statement; None on a miss, nothing written then.
+    """
+    at, before, after = audit
+    values = {
+        "in_queue": queue,
+        "agent": agent,
+        "lease_until": lease_until,
+        "now": now,
+        "agent_limit": agent_limit,
+        "audit_at": at,
+        "before": before,
+        "after": after,
+    }
+    row = session.execute(_CLAIM_WITH_ITEM, values).first()
+    if row is None:
+        return None
+    entry = EntryState(*row[: len(ENTRY_FIELDS)])
+    return entry, row[len(ENTRY_FIELDS)], row[len(ENTRY_FIELDS) + 1]
+
+
+def _close_and_audit_statement() -> Any:
+    closed = _CLOSE.cte("closed")
+    return (
+        insert(AUDIT)
+        .values(
+            at=bindparam("audit_at", type_=UTCDateTime()),
+            actor=bindparam("actor", type_=String()),
+            action=bindparam("action", type_=String()),
+            entity="queue_entry",
+            entity_id=bindparam("audit_entity_id", type_=String()),
+            before=bindparam("before", type_=JSONB()),
+            after=bindparam("after", type_=JSONB()),
+        )
+        .add_cte(closed)
+    )
+
+
+_CLOSE_AND_AUDIT = _close_and_audit_statement()
+
+
+def close_and_audit(
+    session: Session,
+    entry_id: int,
+    state: str,
+    note: str,
+    now: datetime,
+    audit: dict[str, Any],
+) -> None:
+    """PostgreSQL: ``close`` and its audit row (``audit``: at, actor, action, before, after)
+    in one statement."""
+    values = {
+        "entry_id": entry_id,
+        "new_state": state,
+        "new_note": note,
+        "now": now,
+        "audit_entity_id": str(entry_id),
+        **audit,
+    }
+    session.execute(_CLOSE_AND_AUDIT, values)
 
 
 def lock_state(session: Session, entry_id: int) -> EntryState | None:

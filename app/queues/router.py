@@ -16,7 +16,8 @@ from app.auth.deps import AdminDep, AgentDep, ViewerDep
 from app.auth.service import Principal
 from app.config import Settings
 from app.db import utcnow
-from app.deps import RowId, SessionDep, SettingsDep, run_committed
+from app.deps import RowId, SessionDep, SessionFactoryDep, SettingsDep, run_unit
+from app.items.models import Classification, Item
 from app.items.router import to_read
 from app.items.schemas import ItemDetail
 from app.ops.metrics import record_claim
@@ -70,9 +71,10 @@ def with_item(session: Session, entry: QueueEntry, now: datetime) -> EntryWithIt
     return EntryWithItem(entry=entry_read(entry, now), item=detail)
 
 
-def claimed_with_item(session: Session, entry: EntryState, now: datetime) -> EntryWithItem:
+def claimed_with_item(
+    entry: EntryState, item: Item, verdict: Classification | None, now: datetime
+) -> EntryWithItem:
     """A claim's answer: the entry just claimed is the item's current one."""
-    item, verdict = service.item_of_current(session, entry)
     detail = to_read(item, verdict, entry, detail=True)
     assert isinstance(detail, ItemDetail)
     return EntryWithItem(entry=entry_read(entry, now), item=detail)
@@ -123,23 +125,25 @@ def get_queue(queue: str, session: SessionDep, settings: SettingsDep, _: ViewerD
         429: {"description": "A WIP limit is reached (`limit`: agent or queue)"},
     },
 )
-async def claim(queue: str, session: SessionDep, settings: SettingsDep, principal: AgentDep) -> Any:
-    # async + one threadpool call for the work and its commit: a sync endpoint costs FastAPI
-    # three hops (the function, validating its answer, the session's commit), and claims
-    # and resolves are the hottest write path.
-    answer = await run_committed(session, _claim, queue, session, settings, principal)
+async def claim(
+    queue: str, factory: SessionFactoryDep, settings: SettingsDep, principal: AgentDep
+) -> Response:
+    # Claims and resolves are the hottest write path: async, one threadpool call for the
+    # session, the work and its commit (``run_unit``), and the answer serialised once
+    # (returning the model would have FastAPI validate it again first).
+    answer = await run_unit(factory, _claim, queue, settings, principal)
     if answer is None:
         return Response(status_code=204)
     record_claim(answer.entry.queue)
-    return answer
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 def _claim(
-    queue: str, session: Session, settings: Settings, principal: Principal
+    session: Session, queue: str, settings: Settings, principal: Principal
 ) -> EntryWithItem | None:
     now = utcnow()
-    entry = service.claim(session, principal, queue, settings, now)
-    return claimed_with_item(session, entry, now) if entry is not None else None
+    claimed = service.claim_with_item(session, principal, queue, settings, now)
+    return claimed_with_item(*claimed, now) if claimed is not None else None
 
 
 @entries_router.get("/{entry_id}", response_model=EntryWithItem, summary="One entry and its item")
@@ -159,12 +163,13 @@ def heartbeat(
 
 @entries_router.post("/{entry_id}/resolve", response_model=EntryRead, responses=CONFLICT)
 async def resolve(
-    entry_id: RowId, body: ResolveBody, session: SessionDep, principal: AgentDep
-) -> EntryRead:
-    return await run_committed(session, _resolve, entry_id, body.note, session, principal)
+    entry_id: RowId, body: ResolveBody, factory: SessionFactoryDep, principal: AgentDep
+) -> Response:
+    answer = await run_unit(factory, _resolve, entry_id, body.note, principal)
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
-def _resolve(entry_id: int, note: str, session: Session, principal: Principal) -> EntryRead:
+def _resolve(session: Session, entry_id: int, note: str, principal: Principal) -> EntryRead:
     now = utcnow()
     return entry_read(service.resolve(session, principal, entry_id, note, now), now)
 

@@ -27,6 +27,7 @@ from app.audit.service import SYSTEM, record
 from app.auth.errors import Unauthorized
 from app.auth.service import Principal
 from app.config import Settings
+from app.db import utcnow
 from app.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from app.items.models import Classification, Item
 from app.items.service import contribution
@@ -82,17 +83,56 @@ def claim(
 ) -> EntryState | None:
     """The next entry of ``queue`` for ``principal`` under a lease, or None when it is empty.
 
-    Statements, in the usual case: the agent's lock, the lapsed-lease scan (finds nothing),
-    the claim (``UPDATE … RETURNING`` with the WIP check inside) and its audit row. A queue
-    with a WIP limit adds its advisory lock and count.
+    See ``claim_with_item`` (which also returns the item and its verdict).
+    """
+    claimed = claim_with_item(session, principal, queue, settings, now)
+    return claimed[0] if claimed is not None else None
+
+
+def claim_with_item(
+    session: Session, principal: Principal, queue: str, settings: Settings, now: datetime
+) -> tuple[EntryState, Item, Classification | None] | None:
+    """Claim the next entry of ``queue`` (None: empty); the entry, its item and verdict.
+
+    Statements, in the usual case on PostgreSQL (a queue without a WIP limit): two — the
+    agent's lock with a check for lapsed leases, then the claim (``UPDATE … RETURNING``
+    with the WIP check inside), its audit row and the item in one statement. Otherwise:
+    the agent's lock, the lapsed-lease scan (finds nothing), the claim, its audit row and
+    the item; a queue with a WIP limit adds its advisory lock and count.
     """
     known_queue(queue)
     principal.require_queue(queue)
     if principal.key_id is None:  # pragma: no cover - only keys have the agent role
         raise InvalidInput("claims need an API key")
+    queue_limit = settings.wip_per_queue.get(queue)
+    lease_until = now + timedelta(seconds=settings.lease_seconds)
+    if queue_limit is None and repository.is_postgres(session):
+        valid, lapsed = repository.lock_agent_and_find_lapsed(session, principal.key_id, queue, now)
+        if not valid:
+            raise Unauthorized(f"key {principal.name!r} has been revoked")
+        if lapsed:
+            expire_leases(session, now, queue)
+        after = {
+            "queue": queue,
+            "state": "claimed",
+            "claimed_by": principal.name,
+            "lease_expires_at": lease_until.isoformat(),
+        }
+        before = {**after, "state": "open", "claimed_by": None, "lease_expires_at": None}
+        taken = repository.take_next_with_item(
+            session,
+            queue,
+            principal.name,
+            lease_until,
+            now,
+            settings.wip_per_agent,
+            (utcnow(), before, after),
+        )
+        if taken is None:
+            _check_agent_limit(session, principal, settings, now)
+        return taken
     if not repository.lock_agent(session, principal.key_id):
         raise Unauthorized(f"key {principal.name!r} has been revoked")
-    queue_limit = settings.wip_per_queue.get(queue)
     if queue_limit is not None:
         repository.lock_queue(session, queue)
     expire_leases(session, now, queue)
@@ -106,7 +146,6 @@ def claim(
                 max=queue_limit,
                 held=claimed,
             )
-    lease_until = now + timedelta(seconds=settings.lease_seconds)
     entry = repository.take_next(
         session, queue, principal.name, lease_until, now, settings.wip_per_agent
     )
@@ -123,7 +162,8 @@ def claim(
         before=before,
         after=snapshot(entry),
     )
-    return entry
+    item, verdict = repository.item_and_verdict(session, entry.item_id)
+    return entry, item, verdict
 
 
 def _check_agent_limit(
@@ -186,10 +226,20 @@ def _close(
         raise NotFound(f"no entry {entry_id}")
     principal.require_queue(entry.queue)
     _require_holder(entry, principal)
-    repository.close(session, entry.id, state, note, now)
     closed = replace(
         entry, state=state, note=note, closed_at=now, lease_expires_at=None, updated_at=now
     )
+    if repository.is_postgres(session):  # the update and its audit row in one statement
+        audit = {
+            "audit_at": utcnow(),
+            "actor": principal.name,
+            "action": action,
+            "before": snapshot(entry),
+            "after": snapshot(closed),
+        }
+        repository.close_and_audit(session, entry.id, state, note, now, audit)
+        return closed
+    repository.close(session, entry.id, state, note, now)
     record(
         session,
         actor=principal.name,
@@ -453,8 +503,3 @@ def item_of(
     row = repository.item_row(session, entry.item_id)
     assert row is not None  # the foreign key guarantees the item
     return row
-
-
-def item_of_current(session: Session, entry: EntryState) -> tuple[Item, Classification | None]:
-    """The item of an entry that is its current one (a claim's): item and verdict only."""
-    return repository.item_and_verdict(session, entry.item_id)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
 from app.db import as_utc, utcnow
-from app.deps import RowId, SessionDep, SettingsDep, run_committed
+from app.deps import ReadSessionFactoryDep, RowId, SessionDep, SettingsDep, run_unit
 from app.errors import InvalidInput
 from app.items.models import Item
 from app.signal import repository, spikes
@@ -49,7 +49,7 @@ def _range(
 
 @router.get("", response_model=SignalRead, summary="Demand per queue over time")
 async def get_signal(
-    session: SessionDep,
+    factory: ReadSessionFactoryDep,
     settings: SettingsDep,
     bucket: Literal["hour", "day", "week"] = "day",
     start: Annotated[
@@ -70,9 +70,10 @@ async def get_signal(
     start_at, end_at = _range(start, end, bucket)
     queues, channels = tuple(queue) if queue else None, tuple(channel) if channel else None
     query = SignalQuery(bucket, start_at, end_at, queues, channels, group_by)
-    # async with one threadpool call (token, maybe the query, the commit): a cached answer
-    # costs one primary-key read, and the JSON is sent as it was stored.
-    body = await run_committed(session, _answer, session, query, settings.signal_cache)
+    # async with one threadpool call (session, token, maybe the query): a cached answer
+    # costs one primary-key read (on PostgreSQL in autocommit: no BEGIN/COMMIT, and no
+    # session dependency), and the JSON is sent as it was stored.
+    body = await run_unit(factory, _answer, query, settings.signal_cache)
     return Response(body, media_type="application/json")
 
 
