@@ -159,3 +159,19 @@ def test_a_complaint_repeated_on_a_later_page_joins_the_stored_one(
     assert items[other.external_id].dedupe_group_id is None
     with factory() as session:
         assert stored(session) == recompute(session), "demand is counted once per group"
+
+
+def test_text_features_are_cached_by_text_and_bounded() -> None:
+    from types import SimpleNamespace
+
+    from app.dedupe.service import _FeatureCache
+
+    cache = _FeatureCache(size=2)
+    item = SimpleNamespace(id=1, title=None, text="My parcels never arrived, again")
+    first = cache.features(item)  # type: ignore[arg-type]
+    assert first[1] == {"parcel", "arriv"}, "stop words dropped, endings folded"
+    item.text = "The app crashes on start"  # edited: the same id is a miss
+    assert cache.features(item)[1] == {"app", "crash", "start"}  # type: ignore[arg-type]
+    for n in range(2, 6):
+        cache.features(SimpleNamespace(id=n, title="t", text=f"text {n}"))  # type: ignore[arg-type]
+    assert len(cache) == 2

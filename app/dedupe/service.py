@@ -30,7 +30,9 @@ undoes a grouping.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+import sys
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -63,12 +65,49 @@ def _fold(word: str) -> str:
     return word
 
 
-def content_words(title: str | None, text: str) -> frozenset[str]:
-    return frozenset(
-        _fold(word)
-        for word in normalised(title, text).split()
+def _words_of(text: str) -> tuple[str, ...]:
+    """The content words of a normalised text (interned: many texts share them)."""
+    return tuple(
+        sys.intern(_fold(word))
+        for word in text.split()
         if len(word) > 1 and word not in ENGLISH_STOP_WORDS
     )
+
+
+class _FeatureCache:
+    """Each text's (normalised-text hash, content words), kept across pages.
+
+    Consecutive pages compare new items with largely the same earlier items of the same
+    customers; normalising them again on every page made a page's cost grow with how much
+    each customer had posted. Keyed by item id and the hashes of its title and text, so an
+    edited text is a miss. Bounded (oldest first out), shared by the threads of a process.
+    """
+
+    def __init__(self, size: int = 100_000) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[int, int, int], tuple[int, tuple[str, ...]]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def features(self, item: Groupable) -> tuple[int, frozenset[str]]:
+        key = (item.id, hash(item.title), hash(item.text))
+        with self._lock:
+            found = self._entries.get(key)
+        if found is None:
+            text = normalised(item.title, item.text)
+            found = (hash(text), _words_of(text))
+            with self._lock:
+                self._entries[key] = found
+                if len(self._entries) > self.size:
+                    self._entries.popitem(last=False)
+        return found[0], frozenset(found[1])
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+FEATURES = _FeatureCache()
 
 
 def similarity(a: frozenset[str], b: frozenset[str]) -> tuple[int, float]:
@@ -138,8 +177,8 @@ def group_new(session: Session, items: Sequence[Groupable]) -> None:
     their groups. Earlier items of the same customers come from one query over the page's
     whole window, as plain rows; each item then takes, in Python, its own customer's items
     in its own window (the page's earlier items included). Each text's words are computed
-    once per page, however many items it is compared with. An earlier item that becomes a
-    group's first item is written here.
+    once (``FEATURES``), however many items and pages it is compared with. An earlier item
+    that becomes a group's first item is written here.
     """
     window = timedelta(hours=get_settings().dedupe_window_hours)
     ordered = sorted(items, key=lambda i: i.id)
@@ -162,15 +201,12 @@ def group_new(session: Session, items: Sequence[Groupable]) -> None:
             if item.identity_id is not None:
                 by_identity[item.identity_id].append(item)
     ungrouped = {stored.id for stored in earlier if stored.dedupe_group_id is None}
-    features: dict[int, tuple[str, frozenset[str]]] = {}
+    features: dict[int, tuple[int, frozenset[str]]] = {}
 
-    def features_of(item: Groupable) -> tuple[str, frozenset[str]]:
+    def features_of(item: Groupable) -> tuple[int, frozenset[str]]:
         found = features.get(item.id)
         if found is None:
-            found = features[item.id] = (
-                normalised(item.title, item.text),
-                content_words(item.title, item.text),
-            )
+            found = features[item.id] = FEATURES.features(item)
         return found
 
     for item in ordered:
@@ -188,7 +224,7 @@ def group_new(session: Session, items: Sequence[Groupable]) -> None:
         best: tuple[float, int, Groupable, str] | None = None
         for other in candidates:
             other_text, other_words = features_of(other)
-            if other_text == text:
+            if other_text == text and other_words == words:  # same normalised text
                 candidate = (2.0, -other.id, other, "exact")
             else:
                 shared, overlap = similarity(words, other_words)
