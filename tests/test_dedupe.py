@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -161,17 +162,23 @@ def test_a_complaint_repeated_on_a_later_page_joins_the_stored_one(
         assert stored(session) == recompute(session), "demand is counted once per group"
 
 
-def test_text_features_are_cached_by_text_and_bounded() -> None:
+def test_text_features_are_cached_by_content_and_bounded() -> None:
     from types import SimpleNamespace
 
     from app.dedupe.service import _FeatureCache
+    from app.items.service import content_hash
+
+    def item(id_: int, text: str) -> Any:
+        return SimpleNamespace(id=id_, title=None, text=text, content_hash=content_hash(None, text))
 
     cache = _FeatureCache(size=2)
-    item = SimpleNamespace(id=1, title=None, text="My parcels never arrived, again")
-    first = cache.features(item)  # type: ignore[arg-type]
-    assert first[1] == {"parcel", "arriv"}, "stop words dropped, endings folded"
-    item.text = "The app crashes on start"  # edited: the same id is a miss
-    assert cache.features(item)[1] == {"app", "crash", "start"}  # type: ignore[arg-type]
+    parcel = item(1, "My parcels never arrived, again")
+    assert cache.features(parcel)[1] == {"parcel", "arriv"}, "stop words dropped, endings folded"
+    assert cache.known([parcel]) == {1: cache.features(parcel)}
+    edited = item(1, "The app crashes on start")  # the same id, another text: a miss
+    assert cache.known([edited]) == {}
+    assert cache.features(edited)[1] == {"app", "crash", "start"}
     for n in range(2, 6):
-        cache.features(SimpleNamespace(id=n, title="t", text=f"text {n}"))  # type: ignore[arg-type]
+        cache.features(item(n, f"text {n}"))
     assert len(cache) == 2
+    assert cache.known([parcel, edited]) == {}, "the oldest went first"

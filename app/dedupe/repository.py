@@ -18,10 +18,11 @@ _IDENTITY_CHUNK = 500
 class Earlier:
     """An earlier item of a customer, as grouping reads it: the columns, not the ORM row.
 
-    A page's customers can have tens of thousands of items in the window between them;
-    plain rows of seven columns cost a fraction of ORM items with their payloads. Grouping
-    sets ``dedupe_group_id`` / ``dedupe_reason`` here when one becomes a group's first
-    item; the caller writes those back (``app.items.repository.set_dedupe_groups``).
+    A page's customers can have thousands of items in the window between them; plain
+    rows without their texts cost a fraction of ORM items with their payloads (``texts``
+    reads the texts grouping has not seen yet). Grouping sets ``dedupe_group_id`` /
+    ``dedupe_reason`` here when one becomes a group's first item; the caller writes those
+    back (``app.items.repository.set_dedupe_groups``).
     """
 
     id: int
@@ -29,10 +30,11 @@ class Earlier:
     external_id: str
     identity_id: int | None
     created_at: datetime
-    title: str | None
-    text: str
+    content_hash: str
     dedupe_group_id: int | None
     dedupe_reason: str | None
+    title: str | None = None
+    text: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict)  # only new items follow upstream
 
 
@@ -42,8 +44,7 @@ _EARLIER = (
     Item.external_id,
     Item.identity_id,
     Item.created_at,
-    Item.title,
-    Item.text,
+    Item.content_hash,
     Item.dedupe_group_id,
     Item.dedupe_reason,
 )
@@ -83,6 +84,17 @@ def recent_of_identities(
         statement = select(*columns).where(latest.c.latest <= per_identity)
         found.extend(Earlier(*row) for row in session.execute(statement))
     found.sort(key=lambda item: item.id)
+    return found
+
+
+def texts(session: Session, ids: Sequence[int]) -> dict[int, tuple[str | None, str]]:
+    """``id -> (title, text)`` of these items."""
+    found: dict[int, tuple[str | None, str]] = {}
+    for offset in range(0, len(ids), _IDENTITY_CHUNK):
+        statement = select(Item.id, Item.title, Item.text).where(
+            Item.id.in_(ids[offset : offset + _IDENTITY_CHUNK])
+        )
+        found.update({row.id: (row.title, row.text) for row in session.execute(statement)})
     return found
 
 

@@ -16,7 +16,7 @@ compared, never the whole table):
   coefficient). The demo's four tweet+ticket pairs score 0.38-0.78; the closest other
   pair of one customer's posts scores 0.31.
 
-Only a customer's ``MAX_CANDIDATES`` (20) most recent earlier items in the window are
+Only a customer's ``MAX_CANDIDATES`` (10) most recent earlier items in the window are
 compared (the newest first wins a tie): a person repeats a complaint within a few posts, and
 the cap keeps a page's cost flat however many items a customer (or a bot posing as one)
 piles up.
@@ -47,7 +47,7 @@ from app.items.models import Item
 from app.signal.service import Contribution, RollupDeltas, contribution_of
 
 MIN_SHARED = 3
-MAX_CANDIDATES = 20
+MAX_CANDIDATES = 10
 MIN_OVERLAP = 0.35
 _NOISE = re.compile(r"https?://\S+|@\w+")
 _WORD = re.compile(r"[^\W_]+|\$\d+")
@@ -78,20 +78,30 @@ class _FeatureCache:
     """Each text's (normalised-text hash, content words), kept across pages.
 
     Consecutive pages compare new items with largely the same earlier items of the same
-    customers; normalising them again on every page made a page's cost grow with how much
-    each customer had posted. Keyed by item id and the hashes of its title and text, so an
-    edited text is a miss. Bounded (oldest first out), shared by the threads of a process.
+    customers; normalising them again on every page (and reading their texts again) made a
+    page's cost grow with how much each customer had posted. Keyed by item id and content
+    hash, so an edited text is a miss. Bounded (oldest first out), shared by the threads of
+    a process.
     """
 
     def __init__(self, size: int = 100_000) -> None:
         self.size = size
-        self._entries: OrderedDict[tuple[int, int, int], tuple[int, tuple[str, ...]]] = (
-            OrderedDict()
-        )
+        self._entries: OrderedDict[tuple[int, int], tuple[int, tuple[str, ...]]] = OrderedDict()
         self._lock = threading.Lock()
 
+    @staticmethod
+    def key(item: Groupable) -> tuple[int, int]:
+        return item.id, int(item.content_hash[:16], 16)
+
+    def known(self, items: Sequence[Groupable]) -> dict[int, tuple[int, frozenset[str]]]:
+        """The features of those of ``items`` already seen, by item id."""
+        with self._lock:
+            found = [(item.id, self._entries.get(self.key(item))) for item in items]
+        return {id_: (hit[0], frozenset(hit[1])) for id_, hit in found if hit is not None}
+
     def features(self, item: Groupable) -> tuple[int, frozenset[str]]:
-        key = (item.id, hash(item.title), hash(item.text))
+        """``item``'s features (computed from its title and text when not seen yet)."""
+        key = self.key(item)
         with self._lock:
             found = self._entries.get(key)
         if found is None:
@@ -139,6 +149,8 @@ class Groupable(Protocol):
     @property
     def text(self) -> str: ...
     @property
+    def content_hash(self) -> str: ...
+    @property
     def raw(self) -> Mapping[str, Any]: ...
 
 
@@ -185,6 +197,7 @@ def group_new(session: Session, items: Sequence[Groupable]) -> None:
     known = [item for item in ordered if item.identity_id is not None]
     by_identity: dict[int, list[Groupable]] = defaultdict(list)
     earlier: list[repository.Earlier] = []
+    features: dict[int, tuple[int, frozenset[str]]] = {}  # this page's, by item id
     if known:
         earlier = repository.recent_of_identities(
             session,
@@ -194,14 +207,21 @@ def group_new(session: Session, items: Sequence[Groupable]) -> None:
             before_id=ordered[0].id,
             per_identity=MAX_CANDIDATES,
         )
+        features.update(FEATURES.known(earlier))
+        unseen = [stored for stored in earlier if stored.id not in features]
+        if unseen:  # read their texts (the rows come without them) and compute
+            texts = repository.texts(session, [stored.id for stored in unseen])
+            for stored in unseen:
+                if stored.id in texts:  # else deleted meanwhile: not a candidate
+                    stored.title, stored.text = texts[stored.id]
+                    features[stored.id] = FEATURES.features(stored)
         for stored in earlier:
-            if stored.identity_id is not None:
+            if stored.identity_id is not None and stored.id in features:
                 by_identity[stored.identity_id].append(stored)
         for item in known:  # by id, after the stored ones
             if item.identity_id is not None:
                 by_identity[item.identity_id].append(item)
     ungrouped = {stored.id for stored in earlier if stored.dedupe_group_id is None}
-    features: dict[int, tuple[int, frozenset[str]]] = {}
 
     def features_of(item: Groupable) -> tuple[int, frozenset[str]]:
         found = features.get(item.id)

@@ -194,6 +194,7 @@ class NewItem:
     metrics: dict[str, Any]
     raw: dict[str, Any]
     lang: str | None
+    content_hash: str
     identity_id: int | None = None
     dedupe_group_id: int | None = None
     dedupe_reason: str | None = None
