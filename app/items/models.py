@@ -17,6 +17,7 @@ class Item(Base):
         UniqueConstraint("source_id", "external_id"),
         Index("ix_item_created_at", "created_at"),
         Index("ix_item_channel_created", "channel", "created_at"),
+        Index("ix_item_identity_created", "identity_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -44,9 +45,10 @@ class Item(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
     """Set when the source reports the record deleted upstream; the item is kept."""
     identity_id: Mapped[int | None] = mapped_column(
-        ForeignKey("author_identity.id", ondelete="SET NULL"), default=None, index=True
+        ForeignKey("author_identity.id", ondelete="SET NULL"), default=None
     )
-    """The customer behind the author, linked across channels (app/identity)."""
+    """The customer behind the author, linked across channels (app/identity); indexed with
+    ``created_at`` (a customer's items in a window, for dedupe)."""
     dedupe_group_id: Mapped[int | None] = mapped_column(default=None, index=True)
     """The id of the group's first item when this item is in a dedupe group (app/dedupe)."""
     dedupe_reason: Mapped[str | None] = mapped_column(String(20), default=None)
