@@ -296,6 +296,15 @@ class Challenge:
     champion_recall: float | None = None
 
 
+def promotion(challenger_f1: float, champion_f1: float, *, force: bool) -> tuple[bool, str]:
+    """The one promotion rule of both models: (promote?, why)."""
+    if force:
+        return True, "forced"
+    if challenger_f1 >= champion_f1:
+        return True, "macro-F1 did not drop; promoted"
+    return False, "macro-F1 dropped; kept the active model"
+
+
 def challenge(
     challenger: Router, champion: Router | None, examples: Sequence[Example], *, force: bool = False
 ) -> Challenge:
@@ -311,12 +320,7 @@ def challenge(
     if champion is None:
         return Challenge(True, challenger_f1, None, len(held), "no active model; promoted")
     champion_f1 = float(score_router(champion, held)["macro_f1"])
-    if force:
-        verdict, promote = "forced", True
-    elif challenger_f1 >= champion_f1:
-        verdict, promote = "macro-F1 did not drop; promoted", True
-    else:
-        verdict, promote = "macro-F1 dropped; kept the active model", False
+    promote, verdict = promotion(challenger_f1, champion_f1, force=force)
     return Challenge(
         promote,
         challenger_f1,
@@ -450,12 +454,7 @@ def challenge_sentiment(
         )
     theirs = score_sentiment(champion, held)
     champion_f1, champion_recall = float(theirs["macro_f1"]), float(theirs["macro_recall"])
-    if force:
-        verdict, promote = "forced", True
-    elif challenger_f1 >= champion_f1:
-        verdict, promote = "macro-F1 did not drop; promoted", True
-    else:
-        verdict, promote = "macro-F1 dropped; kept the active model", False
+    promote, verdict = promotion(challenger_f1, champion_f1, force=force)
     return Challenge(
         promote,
         challenger_f1,

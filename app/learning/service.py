@@ -535,6 +535,39 @@ class SentimentOutcome:
     reason: str
 
 
+def record_run(
+    session: Session,
+    kind: str,
+    decision: Challenge,
+    *,
+    trigger: str,
+    versions: tuple[str, str | None],
+    labels: int,
+    forced: bool,
+    started: datetime,
+) -> None:
+    """One ``training_run`` row: which model, challenger vs champion, the verdict."""
+    challenger, champion = versions
+    session.add(
+        TrainingRun(
+            kind=kind,
+            trigger=trigger,
+            challenger_version=challenger,
+            champion_version=champion,
+            challenger_f1=decision.challenger_f1,
+            champion_f1=decision.champion_f1,
+            holdout_examples=decision.holdout_examples,
+            labels=labels,
+            promoted=decision.promote,
+            forced=forced,
+            reason=decision.reason,
+            started_at=started,
+            finished_at=utcnow(),
+        )
+    )
+    session.flush()
+
+
 @dataclass(frozen=True, slots=True)
 class TrainOutcome:
     version: str
@@ -589,24 +622,16 @@ def train_and_challenge(
         classifier.router = result.router
     labels = sum(1 for e in [*imported, *corrections] if e.queue)
     if session is not None:
-        session.add(
-            TrainingRun(
-                kind="routing",
-                trigger=trigger,
-                challenger_version=result.meta.version,
-                champion_version=champion_version if champion is not None else None,
-                challenger_f1=decision.challenger_f1,
-                champion_f1=decision.champion_f1,
-                holdout_examples=decision.holdout_examples,
-                labels=labels,
-                promoted=decision.promote,
-                forced=force,
-                reason=decision.reason,
-                started_at=started,
-                finished_at=utcnow(),
-            )
+        record_run(
+            session,
+            "routing",
+            decision,
+            trigger=trigger,
+            versions=(result.meta.version, champion_version if champion is not None else None),
+            labels=labels,
+            forced=force,
+            started=started,
         )
-        session.flush()
     log.info("trained %s: %s", result.meta.version, decision.reason)
     sentiment = train_sentiment_challenge(
         store.directory,  # the sentiment versions live in its sentiment/ subdirectory
@@ -682,24 +707,16 @@ def train_sentiment_challenge(
     if decision.promote and classifier is not None:
         classifier.sentiment = result.scorer
     if session is not None:
-        session.add(
-            TrainingRun(
-                kind="sentiment",
-                trigger=trigger,
-                challenger_version=result.meta.version,
-                champion_version=champion_version if has_champion else None,
-                challenger_f1=decision.challenger_f1,
-                champion_f1=decision.champion_f1,
-                holdout_examples=decision.holdout_examples,
-                labels=len(sentiment_labels),
-                promoted=decision.promote,
-                forced=force,
-                reason=decision.reason,
-                started_at=started,
-                finished_at=utcnow(),
-            )
+        record_run(
+            session,
+            "sentiment",
+            decision,
+            trigger=trigger,
+            versions=(result.meta.version, champion_version if has_champion else None),
+            labels=len(sentiment_labels),
+            forced=force,
+            started=started,
         )
-        session.flush()
     log.info("trained sentiment %s: %s", result.meta.version, decision.reason)
     return SentimentOutcome(
         version=result.meta.version,
