@@ -146,11 +146,17 @@ def split_examples(
     examples: Sequence[Example], fraction: float = HOLDOUT_FRACTION
 ) -> tuple[list[Example], list[Example]]:
     """``(train, holdout)`` over the examples that carry a queue."""
+    return hash_split([e for e in examples if e.queue is not None], fraction)
+
+
+def hash_split(
+    examples: Sequence[Example], fraction: float = HOLDOUT_FRACTION
+) -> tuple[list[Example], list[Example]]:
+    """``(train, holdout)`` by the fixed hash of each example's text (``in_holdout``)."""
     train: list[Example] = []
     holdout: list[Example] = []
     for example in examples:
-        if example.queue is not None:
-            (holdout if in_holdout(example.text, fraction) else train).append(example)
+        (holdout if in_holdout(example.text, fraction) else train).append(example)
     return train, holdout
 
 
@@ -343,12 +349,7 @@ def split_sentiment(
     on the whole seed corpus, so no seed example is unseen by every model. Every challenger
     is fitted on the seed plus the train side, so the held-out labels are unseen by all.
     """
-    train: list[Example] = []
-    holdout: list[Example] = []
-    for example in labels:
-        if example.sentiment is not None:
-            (holdout if in_holdout(example.text, fraction) else train).append(example)
-    return train, holdout
+    return hash_split([e for e in labels if e.sentiment is not None], fraction)
 
 
 def score_sentiment(scorer: SentimentScorer, holdout: Sequence[Example]) -> dict[str, Any]:

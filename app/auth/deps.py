@@ -45,10 +45,11 @@ async def get_principal(
     ttl = settings.key_cache_seconds
     principal = cached_principal(key, ttl) or await run_in_threadpool(_look_up, factory, key, ttl)
     if principal is None:
-        # Charged to the address (app.ops.ratelimit): past its budget, 429 instead of 401.
-        limiter = getattr(request.app.state, "rate_limiter", None)
-        if limiter is not None:
-            limiter.charge_failure(request.client.host if request.client else "unknown")
+        # Charged to the address: past its budget, 429 instead of 401. Imported here, off
+        # the hot path: app.ops.ratelimit depends on this module's PrincipalDep.
+        from app.ops.ratelimit import charge_auth_failure
+
+        charge_auth_failure(request)
         raise Unauthorized("unknown or revoked API key")
     return principal
 

@@ -196,13 +196,23 @@ class RateLimiter:
         )
 
 
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def charge_auth_failure(request: Request) -> None:
+    """An unknown or revoked key: charge the caller's address (429 once it is spent)."""
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None:
+        limiter.charge_failure(client_address(request))
+
+
 async def limit_rate(request: Request, principal: PrincipalDep) -> None:
     """Charge the caller's bucket (a router dependency; async: it runs on the event loop)."""
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is None:
         return
-    address = request.client.host if request.client else "unknown"
-    standing = limiter.charge(principal.key_id, principal.name, address)
+    standing = limiter.charge(principal.key_id, principal.name, client_address(request))
     if standing is not None:
         request.scope.setdefault("state", {})[STATE_KEY] = standing
 
