@@ -29,7 +29,9 @@ from app.ops.request_context import RequestContextMiddleware
 from app.ops.router import router as ops_router
 from app.queues.router import router as queues_router
 from app.scheduler import build_scheduler
+from app.signal.cache import TokenReads
 from app.signal.router import router as signal_router
+from app.signal.router import signal_token
 from app.sources.router import router as sources_router
 from app.sources.service import ensure_demo
 from app.web.router import install_web
@@ -61,6 +63,7 @@ def create_app(
         app.state.engine = engine
         app.state.sessionmaker = factory
         app.state.read_sessionmaker = make_read_sessionmaker(engine)
+        app.state.signal_tokens = TokenReads(signal_token(app.state.read_sessionmaker))
         app.state.migrations_head = migrations_head()
         app.state.classifier = classifier or load_classifier(
             settings.model_dir, settings.triage_threshold, workers=settings.classify_workers

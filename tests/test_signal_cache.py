@@ -7,6 +7,8 @@ that changes the rollups — from this process or another one — is seen by the
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +23,7 @@ from app.db import unit_of_work
 from app.learning.service import Classifier
 from app.main import create_app
 from app.signal import router as signal_router
-from app.signal.cache import SIGNAL_CACHE, SignalCache
+from app.signal.cache import SIGNAL_CACHE, SignalCache, TokenReads
 from app.signal.service import Contribution, RollupDeltas
 from tests.test_signal import sync_demo
 
@@ -123,3 +125,51 @@ def test_an_invalid_query_is_still_a_clear_error(client: TestClient) -> None:
     response = client.get("/signal", params={"from": late, "to": "2026-01-01T00:00:00Z"})
     assert response.status_code == 422
     assert "before" in response.json()["detail"]
+
+
+def test_concurrent_requests_share_token_reads_and_never_get_an_older_one() -> None:
+    """Requests that arrive during a read wait for the next one, which starts after them."""
+    started, release = threading.Event(), threading.Event()
+    tokens = iter(["before", "after", "later"])
+
+    def read() -> str | None:
+        started.set()
+        release.wait(5)
+        return next(tokens)
+
+    reads = TokenReads(read)
+
+    async def scenario() -> tuple[str | None, list[str | None], str | None]:
+        first = asyncio.ensure_future(reads.current())
+        await asyncio.to_thread(started.wait, 5)
+        started.clear()
+        # "after" is committed now: everyone who arrives from here on must see it.
+        waiting = [asyncio.ensure_future(reads.current()) for _ in range(10)]
+        await asyncio.sleep(0)
+        release.set()
+        return await first, list(await asyncio.gather(*waiting)), await reads.current()
+
+    first, waiting, last = asyncio.run(scenario())
+    assert first == "before"
+    assert waiting == ["after"] * 10  # one read for all ten, begun after they arrived
+    assert last == "later"  # nothing in flight: a read of its own
+    assert reads.reads == 3
+
+
+def test_a_failed_token_read_fails_the_requests_that_waited_for_it() -> None:
+    outcomes = iter([RuntimeError("database gone"), "t1"])
+
+    def read() -> str | None:
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    reads = TokenReads(read)
+
+    async def scenario() -> str | None:
+        with pytest.raises(RuntimeError, match="database gone"):
+            await reads.current()
+        return await reads.current()  # the next request reads again
+
+    assert asyncio.run(scenario()) == "t1"

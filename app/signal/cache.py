@@ -16,8 +16,11 @@ A new token drops every answer of the old one; at most ``max_entries`` answers a
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+
+from starlette.concurrency import run_in_threadpool
 
 
 class SignalCache:
@@ -51,3 +54,52 @@ class SignalCache:
 
 
 SIGNAL_CACHE = SignalCache()
+
+
+class TokenReads:
+    """The change token for concurrent requests: one read serves every request waiting.
+
+    A cached answer costs a token read; under load most of its price is the trip to the
+    threadpool and the database, not the read. Requests that arrive while a read is in
+    flight do not start their own: they wait for the *next* read, which starts as soon as
+    the one in flight finishes. That next read began after they arrived, so it sees every
+    commit that landed before they arrived: the promise above holds for each of them. At
+    most one read is in flight and one waiting, however many requests there are.
+
+    ``read`` runs in the threadpool. Its error reaches every request that waited for it.
+    Used from one event loop (one per HTTP process).
+    """
+
+    def __init__(self, read: Callable[[], str | None]) -> None:
+        self._read = read
+        self._inflight: asyncio.Future[str | None] | None = None
+        self._next: asyncio.Future[str | None] | None = None
+        self.reads = 0  # how many reads were made (for tests and benchmarks)
+
+    async def current(self) -> str | None:
+        inflight = self._inflight
+        if inflight is not None and inflight.get_loop() is not asyncio.get_running_loop():
+            inflight = self._inflight = self._next = None  # left by a loop that has ended
+        if inflight is None:
+            return await asyncio.shield(self._start())
+        if self._next is None:
+            self._next = asyncio.ensure_future(self._after(inflight))
+        return await asyncio.shield(self._next)
+
+    def _start(self) -> asyncio.Future[str | None]:
+        self.reads += 1
+        task = asyncio.ensure_future(run_in_threadpool(self._read))
+        self._inflight = task
+
+        def finished(done: asyncio.Future[str | None]) -> None:
+            if self._inflight is done:
+                self._inflight = None
+
+        task.add_done_callback(finished)
+        return task
+
+    async def _after(self, inflight: asyncio.Future[str | None]) -> str | None:
+        # Its outcome is for the requests that waited for it (they see its error, if any).
+        await asyncio.wait((inflight,))
+        self._next = None
+        return await self._start()
