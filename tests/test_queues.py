@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
@@ -595,3 +595,56 @@ def test_a_granted_claim_is_counted_in_metrics_an_empty_one_is_not(
     assert claim(client, "service", agents["bob"]).status_code == 204
 
     assert claims_counted(client, "service") == before + 1
+
+
+def test_the_claim_and_resolve_answers_match_get_entry_on_every_backend(
+    client: TestClient, factory: sessionmaker[Session], agents: dict[str, dict[str, str]]
+) -> None:
+    # On PostgreSQL claim and resolve build their answers from plain rows of SQL text; GET
+    # /entries/{id} from ORM objects. Every field must agree, a verdict or none.
+    ids = seed(factory, [Spec(sentiment="negative", compound=-0.7, followers=12), Spec()])
+    with unit_of_work(factory) as session:
+        entries = session.scalars(select(QueueEntry).where(QueueEntry.id.in_(ids))).all()
+        item_of = {entry.id: entry.item_id for entry in entries}
+        session.execute(
+            update(Item)
+            .where(Item.id == item_of[ids[0]])
+            .values(
+                title="Late order",
+                author_id="u1",
+                author_handle="@ann",
+                author_name="Ann",
+                url="https://example.com/t/1",
+                lang="en",
+                thread_id="t1",
+                raw={"id": 1, "nested": {"tags": ["a", "b"]}},
+                metrics={"likes": 3},
+                updated_at=utcnow(),
+            )
+        )
+        session.execute(delete(Classification).where(Classification.item_id == item_of[ids[1]]))
+
+    def without_live_age(entry: dict[str, Any]) -> dict[str, Any]:
+        # The priority's age term is computed at answer time: it moves between two answers.
+        breakdown = {k: v for k, v in entry["priority_breakdown"].items() if k != "age"}
+        rest = {k: v for k, v in entry.items() if k not in ("priority", "priority_breakdown")}
+        return {**rest, "priority_breakdown": breakdown}
+
+    for _ in ids:
+        claimed = claim(client, "service", agents["ann"])
+        assert claimed.status_code == 200, claimed.text
+        body = claimed.json()
+        entry_id = body["entry"]["id"]
+        shown = client.get(f"/entries/{entry_id}", headers=agents["ann"]).json()
+        assert body["item"] == shown["item"]
+        assert without_live_age(body["entry"]) == without_live_age(shown["entry"])
+        assert (body["item"]["route"] is None) == (entry_id == ids[1])
+        assert body["entry"]["lease_expires_at"].endswith("Z")
+
+        resolved = client.post(
+            f"/entries/{entry_id}/resolve", json={"note": "done"}, headers=agents["ann"]
+        )
+        assert resolved.status_code == 200, resolved.text
+        after = client.get(f"/entries/{entry_id}", headers=agents["ann"]).json()["entry"]
+        assert without_live_age(resolved.json()) == without_live_age(after)
+        assert after["state"] == "resolved"

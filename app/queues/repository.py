@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
+from psycopg.types.json import Jsonb
 from sqlalchemy import (
     Integer,
     RowMapping,
@@ -26,20 +27,15 @@ from sqlalchemy import (
     Table,
     bindparam,
     case,
-    exists,
     func,
-    insert,
-    literal_column,
     select,
     update,
 )
-from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
 from app.auth.models import ApiKey
-from app.db import UTCDateTime
+from app.db import UTCDateTime, json_dumps
 from app.items import repository as items_repository
 from app.items.models import Classification, Item
 from app.queues.models import PriorityWeights, QueueEntry
@@ -247,13 +243,7 @@ def take_next(
             return None
 
 
-_SELECT_FOR_UPDATE = select(*_ENTRY_COLUMNS).where(
-    ENTRY.c.id == bindparam("entry_id", type_=Integer())
-)
-_LOCK_ENTRY = {
-    True: _SELECT_FOR_UPDATE.with_for_update(),
-    False: _SELECT_FOR_UPDATE,
-}
+_SELECT_ENTRY = select(*_ENTRY_COLUMNS).where(ENTRY.c.id == bindparam("entry_id", type_=Integer()))
 _SQLITE_WRITE_LOCK = (
     update(ENTRY)
     .where(ENTRY.c.id == bindparam("entry_id", type_=Integer()))
@@ -283,62 +273,131 @@ _CLOSE = (
 # by one agent could both pass its limit. Lapsed leases (rare) are expired by the general
 # path between the two. A queue with a WIP limit uses the general path.
 
-_LOCK_AGENT_AND_LAPSED = select(
-    select(KEY.c.id)
-    .where(KEY.c.id == bindparam("key_id", type_=Integer()), KEY.c.revoked_at.is_(None))
-    .with_for_update()
-    .scalar_subquery()
-    .label("key_id"),
-    exists()
-    .where(
-        ENTRY.c.state == "claimed",
-        ENTRY.c.lease_expires_at < _NOW,
-        ENTRY.c.queue == bindparam("queue", type_=String()),
-    )
-    .label("lapsed"),
-)
+# These four statements run on the unit of work's psycopg connection itself (``_driver``),
+# as SQL text: SQLAlchemy's execution path (compiled-cache lookup, parameter processing,
+# result metadata, ORM loading of the item) cost more CPU than psycopg and PostgreSQL
+# together (bench/README.md, "claims, third pass"). They are in the session's transaction:
+# its commit or rollback ends them. psycopg prepares a statement after its fifth use on a
+# connection, so the hot ones are server-side prepared statements.
+
+_ENTRY_SQL_COLUMNS = ", ".join(ENTRY_FIELDS)
+
+LOCK_AGENT_AND_LAPSED_SQL = """
+SELECT (SELECT id FROM api_key WHERE id = %(key_id)s::integer AND revoked_at IS NULL
+        FOR UPDATE) AS key_id,
+       EXISTS (SELECT 1 FROM queue_entry WHERE state = 'claimed'
+               AND lease_expires_at < %(now)s AND queue = %(queue)s) AS lapsed
+"""
+
+
+def _driver(session: Session) -> Any:
+    """PostgreSQL: the psycopg connection under ``session``'s transaction."""
+    return session.connection().connection.driver_connection
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """As ``UTCDateTime`` returns it: aware UTC (psycopg gives the server's time zone)."""
+    return moment.astimezone(UTC) if moment is not None else None
 
 
 def lock_agent_and_find_lapsed(
     session: Session, key_id: int, queue: str, now: datetime
 ) -> tuple[bool, bool]:
     """PostgreSQL: lock the agent's key row; (key still valid, a lease in ``queue`` lapsed)."""
-    row = session.execute(
-        _LOCK_AGENT_AND_LAPSED, {"key_id": key_id, "queue": queue, "now": now}
-    ).one()
-    return row.key_id is not None, bool(row.lapsed)
-
-
-def _claim_with_item_statement() -> Any:
-    claimed = _take_statement(True).cte("claimed")
-    # The audit row's before/after are known but for the entry's note (an open entry's
-    # note is kept by a claim): the caller passes them without it, SQL adds it.
-    note = func.jsonb_build_object(literal_column("'note'"), claimed.c.note)
-    audit = (
-        insert(AUDIT)
-        .from_select(
-            ["at", "actor", "action", "entity", "entity_id", "before", "after"],
-            select(
-                bindparam("audit_at", type_=UTCDateTime()),
-                sql_cast(_AGENT, String()),
-                literal_column("'entry.claim'"),
-                literal_column("'queue_entry'"),
-                sql_cast(claimed.c.id, String()),
-                bindparam("before", type_=JSONB()).op("||")(note),
-                bindparam("after", type_=JSONB()).op("||")(note),
-            ).select_from(claimed),
-        )
-        .cte("claim_audit")
+    row = (
+        _driver(session)
+        .execute(LOCK_AGENT_AND_LAPSED_SQL, {"key_id": key_id, "queue": queue, "now": now})
+        .fetchone()
     )
-    return (
-        select(claimed, Item, Classification)
-        .join_from(claimed, Item, Item.id == claimed.c.item_id)
-        .outerjoin(Classification, Classification.item_id == Item.id)
-        .add_cte(audit)
-    )
+    return row[0] is not None, bool(row[1])
 
 
-_CLAIM_WITH_ITEM = _claim_with_item_statement()
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    """The item columns a claim's answer shows (``app.items.router.ItemFields``)."""
+
+    id: int
+    source_id: int
+    external_id: str
+    channel: str
+    kind: str
+    title: str | None
+    text: str
+    author_id: str | None
+    author_handle: str | None
+    author_name: str | None
+    author_followers: int | None
+    created_at: datetime
+    updated_at: datetime | None
+    url: str | None
+    metrics: dict[str, Any]
+    lang: str | None
+    thread_id: str | None
+    raw: dict[str, Any]
+    deleted_at: datetime | None
+    identity_id: int | None
+    dedupe_group_id: int | None
+    dedupe_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictView:
+    """The verdict columns a claim's answer shows (``app.items.router.VerdictFields``)."""
+
+    sentiment: str
+    compound: float
+    queue: str
+    confidence: float
+    triage: bool
+    reason: str
+    scores: dict[str, Any]
+    model_version: str
+
+
+ITEM_FIELDS = tuple(ItemView.__dataclass_fields__)
+VERDICT_FIELDS = tuple(VerdictView.__dataclass_fields__)
+_ENTRY_TIMES = [
+    ENTRY_FIELDS.index(name) for name in ENTRY_FIELDS if name.endswith(("_at", "_since"))
+]
+_ITEM_TIMES = [ITEM_FIELDS.index(name) for name in ITEM_FIELDS if name.endswith("_at")]
+
+# The claim ``UPDATE`` (as ``_take_statement(True)``: WIP check inside), its audit row and
+# the item with its verdict, in one statement. The audit row's before/after are known but
+# for the entry's note (an open entry's note is kept by a claim): the caller passes them
+# without it, SQL adds it. ``v_present`` tells a missing verdict from one with NULLs.
+CLAIM_WITH_ITEM_SQL = f"""
+WITH claimed AS (
+    UPDATE queue_entry SET state = 'claimed', claimed_by = %(agent)s,
+           lease_expires_at = %(lease_until)s,
+           first_claimed_at = coalesce(first_claimed_at, %(now)s), updated_at = %(now)s
+    WHERE id = (SELECT id FROM queue_entry WHERE queue = %(in_queue)s AND state = 'open'
+                ORDER BY rank DESC, id ASC LIMIT 1 FOR UPDATE SKIP LOCKED)
+      AND state = 'open'
+      AND %(agent_limit)s::integer > (SELECT count(id) FROM queue_entry
+                                      WHERE state = 'claimed' AND claimed_by = %(agent)s
+                                        AND lease_expires_at >= %(now)s)
+    RETURNING {_ENTRY_SQL_COLUMNS}
+), claim_audit AS (
+    INSERT INTO audit_event (at, actor, action, entity, entity_id, before, after)
+    SELECT %(audit_at)s, %(agent)s, 'entry.claim', 'queue_entry', CAST(claimed.id AS VARCHAR),
+           %(before)s::jsonb || jsonb_build_object('note', claimed.note),
+           %(after)s::jsonb || jsonb_build_object('note', claimed.note)
+    FROM claimed
+)
+SELECT {", ".join(f"claimed.{name}" for name in ENTRY_FIELDS)},
+       {", ".join(f"item.{name}" for name in ITEM_FIELDS)},
+       classification.item_id IS NOT NULL AS v_present,
+       {", ".join(f"classification.{name}" for name in VERDICT_FIELDS)}
+FROM claimed JOIN item ON item.id = claimed.item_id
+LEFT OUTER JOIN classification ON classification.item_id = item.id
+"""
+
+
+def _entry_state(values: Sequence[Any]) -> EntryState:
+    fields = list(values)
+    for index in _ENTRY_TIMES:
+        fields[index] = _utc(fields[index])
+    return EntryState(*fields)
 
 
 def take_next_with_item(
@@ -349,11 +408,11 @@ def take_next_with_item(
     now: datetime,
     agent_limit: int,
     audit: tuple[datetime, dict[str, Any], dict[str, Any]],
-) -> tuple[EntryState, Item, Classification | None] | None:
+) -> tuple[EntryState, ItemView, VerdictView | None] | None:
     """PostgreSQL, with the agent's lock held: ``take_next``, its audit row and the item.
 
     ``audit`` is (at, before, after) of the claim's audit row, without the note (see
-    ``_claim_with_item_statement``). One statement; None on a miss, nothing written then.
+    ``CLAIM_WITH_ITEM_SQL``). One statement; None on a miss, nothing written then.
     """
     at, before, after = audit
     values = {
@@ -363,34 +422,30 @@ def take_next_with_item(
         "now": now,
         "agent_limit": agent_limit,
         "audit_at": at,
-        "before": before,
-        "after": after,
+        "before": Jsonb(before, dumps=json_dumps),
+        "after": Jsonb(after, dumps=json_dumps),
     }
-    row = session.execute(_CLAIM_WITH_ITEM, values).first()
+    row = _driver(session).execute(CLAIM_WITH_ITEM_SQL, values).fetchone()
     if row is None:
         return None
-    entry = EntryState(*row[: len(ENTRY_FIELDS)])
-    return entry, row[len(ENTRY_FIELDS)], row[len(ENTRY_FIELDS) + 1]
+    entries, items = len(ENTRY_FIELDS), len(ENTRY_FIELDS) + len(ITEM_FIELDS)
+    item_values = list(row[entries:items])
+    for index in _ITEM_TIMES:
+        item_values[index] = _utc(item_values[index])
+    verdict = VerdictView(*row[items + 1 :]) if row[items] else None
+    return _entry_state(row[:entries]), ItemView(*item_values), verdict
 
 
-def _close_and_audit_statement() -> Any:
-    closed = _CLOSE.cte("closed")
-    return (
-        insert(AUDIT)
-        .values(
-            at=bindparam("audit_at", type_=UTCDateTime()),
-            actor=bindparam("actor", type_=String()),
-            action=bindparam("action", type_=String()),
-            entity="queue_entry",
-            entity_id=bindparam("audit_entity_id", type_=String()),
-            before=bindparam("before", type_=JSONB()),
-            after=bindparam("after", type_=JSONB()),
-        )
-        .add_cte(closed)
-    )
-
-
-_CLOSE_AND_AUDIT = _close_and_audit_statement()
+CLOSE_AND_AUDIT_SQL = """
+WITH closed AS (
+    UPDATE queue_entry SET state = %(new_state)s, lease_expires_at = NULL,
+           note = %(new_note)s, updated_at = %(now)s, closed_at = %(now)s
+    WHERE id = %(entry_id)s::integer
+)
+INSERT INTO audit_event (at, actor, action, entity, entity_id, before, after)
+VALUES (%(audit_at)s, %(actor)s, %(action)s, 'queue_entry', %(audit_entity_id)s,
+        %(before)s, %(after)s)
+"""
 
 
 def close_and_audit(
@@ -410,16 +465,24 @@ def close_and_audit(
         "now": now,
         "audit_entity_id": str(entry_id),
         **audit,
+        "before": Jsonb(audit["before"], dumps=json_dumps),
+        "after": Jsonb(audit["after"], dumps=json_dumps),
     }
-    session.execute(_CLOSE_AND_AUDIT, values)
+    _driver(session).execute(CLOSE_AND_AUDIT_SQL, values)
+
+
+LOCK_ENTRY_SQL = (
+    f"SELECT {_ENTRY_SQL_COLUMNS} FROM queue_entry WHERE id = %(entry_id)s::integer FOR UPDATE"
+)
 
 
 def lock_state(session: Session, entry_id: int) -> EntryState | None:
     """The entry as a plain row, locked for this unit of work (on SQLite: the write lock)."""
-    postgres = is_postgres(session)
-    if not postgres:
-        session.execute(_SQLITE_WRITE_LOCK, {"entry_id": entry_id})
-    row = session.execute(_LOCK_ENTRY[postgres], {"entry_id": entry_id}).mappings().first()
+    if is_postgres(session):
+        found = _driver(session).execute(LOCK_ENTRY_SQL, {"entry_id": entry_id}).fetchone()
+        return _entry_state(found) if found is not None else None
+    session.execute(_SQLITE_WRITE_LOCK, {"entry_id": entry_id})
+    row = session.execute(_SELECT_ENTRY, {"entry_id": entry_id}).mappings().first()
     return EntryState.of(row) if row is not None else None
 
 

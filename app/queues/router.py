@@ -17,8 +17,7 @@ from app.auth.service import Principal
 from app.config import Settings
 from app.db import utcnow
 from app.deps import RowId, SessionDep, SessionFactoryDep, SettingsDep, run_unit
-from app.items.models import Classification, Item
-from app.items.router import to_read
+from app.items.router import ItemFields, VerdictFields, to_read
 from app.items.schemas import ItemDetail
 from app.ops.metrics import record_claim
 from app.queues import priority, service
@@ -72,7 +71,7 @@ def with_item(session: Session, entry: QueueEntry, now: datetime) -> EntryWithIt
 
 
 def claimed_with_item(
-    entry: EntryState, item: Item, verdict: Classification | None, now: datetime
+    entry: EntryState, item: ItemFields, verdict: VerdictFields | None, now: datetime
 ) -> EntryWithItem:
     """A claim's answer: the entry just claimed is the item's current one."""
     detail = to_read(item, verdict, entry, detail=True)

@@ -33,7 +33,7 @@ from app.items.models import Classification, Item
 from app.items.service import contribution
 from app.queues import priority, repository
 from app.queues.models import QUEUE_NAMES, Correction, PriorityWeights, QueueEntry
-from app.queues.repository import EntryState
+from app.queues.repository import EntryState, ItemView, VerdictView
 from app.signal.service import RollupDeltas
 from classifiers.text import compose
 
@@ -91,7 +91,7 @@ def claim(
 
 def claim_with_item(
     session: Session, principal: Principal, queue: str, settings: Settings, now: datetime
-) -> tuple[EntryState, Item, Classification | None] | None:
+) -> tuple[EntryState, Item | ItemView, Classification | VerdictView | None] | None:
     """Claim the next entry of ``queue`` (None: empty); the entry, its item and verdict.
 
     Statements, in the usual case on PostgreSQL (a queue without a WIP limit): two — the
