@@ -16,8 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 from app.auth.errors import Forbidden, Unauthorized
 from app.auth.service import ANONYMOUS, Principal, authenticate, cached_principal
+from app.config import Settings
 from app.db import unit_of_work
-from app.deps import SessionFactoryDep, SettingsDep
 
 
 def presented_key(request: Request) -> str | None:
@@ -30,13 +30,16 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-async def get_principal(
-    request: Request, factory: SessionFactoryDep, settings: SettingsDep
-) -> Principal:
+async def get_principal(request: Request) -> Principal:
     # async, like the role checks below: a sync dependency costs a threadpool hop per
     # request; only a key missing from the cache is looked up (in the threadpool, in a
     # session of its own: depending on the request's session would give every endpoint
     # the session dependency, a generator, FastAPI's most expensive kind).
+    # The app's state, not the settings and sessionmaker dependencies: every request
+    # solves this one, and each dependency is a share of FastAPI's dependency solving.
+    state = request.app.state
+    settings: Settings = state.settings
+    factory: sessionmaker[Session] = state.sessionmaker
     key = presented_key(request)
     if key is None:
         if settings.public_read and request.method in ("GET", "HEAD"):

