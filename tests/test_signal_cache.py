@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -29,6 +30,7 @@ from tests.test_signal import sync_demo
 
 WINDOW = {"from": "2026-10-01T00:00:00Z", "to": "2026-11-21T00:00:00Z", "bucket": "day"}
 HOUR = datetime(2026, 11, 19, 10, tzinfo=UTC)
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -127,6 +129,13 @@ def test_an_invalid_query_is_still_a_clear_error(client: TestClient) -> None:
     assert "before" in response.json()["detail"]
 
 
+def run_alone(work: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` in a thread of its own: other tests (Playwright's browser) leave an
+    event loop running in the main thread, where ``asyncio.run`` refuses to start."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work).result()
+
+
 def test_concurrent_requests_share_token_reads_and_never_get_an_older_one() -> None:
     """Requests that arrive during a read wait for the next one, which starts after them."""
     started, release = threading.Event(), threading.Event()
@@ -149,7 +158,7 @@ def test_concurrent_requests_share_token_reads_and_never_get_an_older_one() -> N
         release.set()
         return await first, list(await asyncio.gather(*waiting)), await reads.current()
 
-    first, waiting, last = asyncio.run(scenario())
+    first, waiting, last = run_alone(scenario())
     assert first == "before"
     assert waiting == ["after"] * 10  # one read for all ten, begun after they arrived
     assert last == "later"  # nothing in flight: a read of its own
@@ -172,4 +181,4 @@ def test_a_failed_token_read_fails_the_requests_that_waited_for_it() -> None:
             await reads.current()
         return await reads.current()  # the next request reads again
 
-    assert asyncio.run(scenario()) == "t1"
+    assert run_alone(scenario()) == "t1"
