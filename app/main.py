@@ -27,6 +27,7 @@ from app.ops import ratelimit
 from app.ops.health import migrations_head
 from app.ops.request_context import RequestContextMiddleware
 from app.ops.router import router as ops_router
+from app.queues import fast
 from app.queues.router import router as queues_router
 from app.scheduler import build_scheduler
 from app.signal.cache import TokenReads
@@ -37,6 +38,10 @@ from app.sources.service import ensure_demo
 from app.web.router import install_web
 
 log = logging.getLogger(__name__)
+
+CLAIMS_POOL_SIZE = 20
+"""Async connections per HTTP process for claims and closes (PostgreSQL), above the 16
+agents the benchmarks drive; the pool opens them as requests wait, from one."""
 
 DESCRIPTION = """
 Andon pulls customer feedback from the places customers speak, scores its sentiment,
@@ -64,6 +69,10 @@ def create_app(
         app.state.sessionmaker = factory
         app.state.read_sessionmaker = make_read_sessionmaker(engine)
         app.state.signal_tokens = TokenReads(signal_token(app.state.read_sessionmaker))
+        # PostgreSQL: claims and closes on the event loop, over async connections of their own
+        app.state.claims_pool = claims_pool = fast.open_pool(engine, CLAIMS_POOL_SIZE)
+        if claims_pool is not None:
+            await claims_pool.open()
         app.state.migrations_head = migrations_head()
         app.state.classifier = classifier or load_classifier(
             settings.model_dir, settings.triage_threshold, workers=settings.classify_workers
@@ -88,6 +97,8 @@ def create_app(
                 scheduler.shutdown(wait=True)
             if classifier is None:  # ours: stop its classification workers
                 app.state.classifier.close()
+            if claims_pool is not None:
+                await claims_pool.close()
             engine.dispose()
 
     app = FastAPI(title="Andon", version=__version__, description=DESCRIPTION, lifespan=lifespan)

@@ -648,3 +648,91 @@ def test_the_claim_and_resolve_answers_match_get_entry_on_every_backend(
         after = client.get(f"/entries/{entry_id}", headers=agents["ann"]).json()["entry"]
         assert without_live_age(resolved.json()) == without_live_age(after)
         assert after["state"] == "resolved"
+
+
+def test_on_postgresql_the_usual_claim_and_close_take_the_event_loop_path(
+    client: TestClient,
+    factory: sessionmaker[Session],
+    engine: Engine,
+    agents: dict[str, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # app.queues.fast serves the usual claim, resolve and dismiss on PostgreSQL; a lapsed
+    # lease in the queue and a miss go to the general path, which handles them. SQLite:
+    # every claim and close is the general path.
+    from app.queues import router
+
+    general: list[str] = []
+    for name in ("_claim", "_close_unit"):
+        original = getattr(router, name)
+
+        def counted(*args: Any, _original: Any = original, _name: str = name) -> Any:
+            general.append(_name)
+            return _original(*args)
+
+        monkeypatch.setattr(router, name, counted)
+    postgres = engine.dialect.name == "postgresql"
+    first, second, third = seed(factory, [Spec(), Spec(), Spec()])
+
+    taken = claim(client, "service", agents["ann"]).json()["entry"]
+    assert taken["id"] == first
+    resolved = client.post(f"/entries/{first}/resolve", json={"note": "ok"}, headers=agents["ann"])
+    assert resolved.json()["state"] == "resolved"
+    assert claim(client, "service", agents["ann"]).json()["entry"]["id"] == second
+    whole_second = (utcnow() + timedelta(minutes=10)).replace(microsecond=0)
+    with unit_of_work(factory) as session:  # a heartbeat's lease, without a fraction
+        session.execute(
+            update(QueueEntry).where(QueueEntry.id == second).values(lease_expires_at=whole_second)
+        )
+    dismissed = client.post(
+        f"/entries/{second}/dismiss", json={"reason": "spam"}, headers=agents["ann"]
+    )
+    assert dismissed.json()["state"] == "dismissed"
+    assert general == ([] if postgres else ["_claim", "_close_unit", "_claim", "_close_unit"])
+    # The audit rows are the general path's: times as Python's isoformat() writes them.
+    events = client.get("/audit", params={"limit": 50}).json()["events"]
+    row = {(e["action"], e["entity_id"]): e for e in events}
+    claimed, closed = row[("entry.claim", str(first))], row[("entry.resolve", str(first))]
+    assert closed["before"] == {**claimed["after"], "note": None}
+    assert closed["after"] == {
+        **claimed["after"],
+        "state": "resolved",
+        "lease_expires_at": None,
+        "note": "ok",
+    }
+    lease = datetime.fromisoformat(claimed["after"]["lease_expires_at"])
+    assert claimed["after"]["lease_expires_at"] == lease.isoformat()
+    assert lease == datetime.fromisoformat(taken["lease_expires_at"])
+    dismiss = row[("entry.dismiss", str(second))]
+    assert dismiss["before"]["lease_expires_at"] == whole_second.isoformat()
+    assert dismiss["after"] == {
+        **dismiss["before"],
+        "state": "dismissed",
+        "lease_expires_at": None,
+        "note": "spam",
+    }
+
+    # Bob's lease on the third lapses: Ann's claim goes the general way, which expires it.
+    general.clear()
+    assert claim(client, "service", agents["bob"]).json()["entry"]["id"] == third
+    with unit_of_work(factory) as session:  # fifteen minutes pass
+        session.execute(
+            update(QueueEntry)
+            .where(QueueEntry.id == third)
+            .values(lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
+    again = claim(client, "service", agents["ann"])
+    assert again.json()["entry"]["id"] == third
+    assert general == (["_claim"] if postgres else ["_claim", "_claim"])
+    events = client.get("/audit", params={"limit": 50}).json()["events"]
+    expired = [e for e in events if e["action"] == "entry.expire"]
+    assert [(e["entity_id"], e["before"]["claimed_by"]) for e in expired] == [(str(third), "bob")]
+
+    # A miss: the general path tells an empty queue (204) from a limit.
+    general.clear()
+    assert claim(client, "service", agents["bob"]).status_code == 204
+    assert general == ["_claim"]
+    # A close the fast path may not make: the general path answers why.
+    conflict = client.post(f"/entries/{third}/resolve", json={"note": "x"}, headers=agents["bob"])
+    assert conflict.status_code == 409
+    assert conflict.json()["held_by"] == "ann"

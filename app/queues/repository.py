@@ -9,17 +9,17 @@
 The claim and the close (resolve, dismiss) are the hot path — an agent's every entry goes
 through both — so their statements are Core, built once at import with bind parameters and
 returning plain rows (``EntryState``): building a ``select()`` and loading ORM objects cost
-several times the database's own work (bench/README.md, "claims").
+several times the database's own work (bench/README.md, "claims"). On PostgreSQL the HTTP
+claim and close usually run on the event loop instead (``app.queues.fast``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
-from psycopg.types.json import Jsonb
 from sqlalchemy import (
     Integer,
     RowMapping,
@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
 from app.auth.models import ApiKey
-from app.db import UTCDateTime, json_dumps
+from app.db import UTCDateTime
 from app.items import repository as items_repository
 from app.items.models import Classification, Item
 from app.queues.models import PriorityWeights, QueueEntry
@@ -244,6 +244,7 @@ def take_next(
 
 
 _SELECT_ENTRY = select(*_ENTRY_COLUMNS).where(ENTRY.c.id == bindparam("entry_id", type_=Integer()))
+_LOCK_ENTRY = _SELECT_ENTRY.with_for_update()
 _SQLITE_WRITE_LOCK = (
     update(ENTRY)
     .where(ENTRY.c.id == bindparam("entry_id", type_=Integer()))
@@ -262,227 +263,14 @@ _CLOSE = (
 )
 
 
-# -- PostgreSQL: a claim in two statements, a close in two -------------------------------
-#
-# The general path above is five statements per claim (agent lock, lapsed-lease scan, the
-# claim, its audit row, the item) and three per close. On PostgreSQL the claim needs two:
-# (1) the agent's lock and "has any lease in this queue lapsed?" in one SELECT, and (2) the
-# claim ``UPDATE``, its audit row and the item with its verdict in one statement (a CTE).
-# They cannot be one: the WIP count in (2) must be read in a snapshot taken *after* the
-# agent's lock is held (READ COMMITTED takes one per statement), or two concurrent claims
-# by one agent could both pass its limit. Lapsed leases (rare) are expired by the general
-# path between the two. A queue with a WIP limit uses the general path.
-
-# These four statements run on the unit of work's psycopg connection itself (``_driver``),
-# as SQL text: SQLAlchemy's execution path (compiled-cache lookup, parameter processing,
-# result metadata, ORM loading of the item) cost more CPU than psycopg and PostgreSQL
-# together (bench/README.md, "claims, third pass"). They are in the session's transaction:
-# its commit or rollback ends them. psycopg prepares a statement after its fifth use on a
-# connection, so the hot ones are server-side prepared statements.
-
-_ENTRY_SQL_COLUMNS = ", ".join(ENTRY_FIELDS)
-
-LOCK_AGENT_AND_LAPSED_SQL = """
-SELECT (SELECT id FROM api_key WHERE id = %(key_id)s::integer AND revoked_at IS NULL
-        FOR UPDATE) AS key_id,
-       EXISTS (SELECT 1 FROM queue_entry WHERE state = 'claimed'
-               AND lease_expires_at < %(now)s AND queue = %(queue)s) AS lapsed
-"""
-
-
-def _driver(session: Session) -> Any:
-    """PostgreSQL: the psycopg connection under ``session``'s transaction."""
-    return session.connection().connection.driver_connection
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    """As ``UTCDateTime`` returns it: aware UTC (psycopg gives the server's time zone)."""
-    return moment.astimezone(UTC) if moment is not None else None
-
-
-def lock_agent_and_find_lapsed(
-    session: Session, key_id: int, queue: str, now: datetime
-) -> tuple[bool, bool]:
-    """PostgreSQL: lock the agent's key row; (key still valid, a lease in ``queue`` lapsed)."""
-    row = (
-        _driver(session)
-        .execute(LOCK_AGENT_AND_LAPSED_SQL, {"key_id": key_id, "queue": queue, "now": now})
-        .fetchone()
-    )
-    return row[0] is not None, bool(row[1])
-
-
-@dataclass(frozen=True, slots=True)
-class ItemView:
-    """The item columns a claim's answer shows (``app.items.router.ItemFields``)."""
-
-    id: int
-    source_id: int
-    external_id: str
-    channel: str
-    kind: str
-    title: str | None
-    text: str
-    author_id: str | None
-    author_handle: str | None
-    author_name: str | None
-    author_followers: int | None
-    created_at: datetime
-    updated_at: datetime | None
-    url: str | None
-    metrics: dict[str, Any]
-    lang: str | None
-    thread_id: str | None
-    raw: dict[str, Any]
-    deleted_at: datetime | None
-    identity_id: int | None
-    dedupe_group_id: int | None
-    dedupe_reason: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class VerdictView:
-    """The verdict columns a claim's answer shows (``app.items.router.VerdictFields``)."""
-
-    sentiment: str
-    compound: float
-    queue: str
-    confidence: float
-    triage: bool
-    reason: str
-    scores: dict[str, Any]
-    model_version: str
-
-
-ITEM_FIELDS = tuple(ItemView.__dataclass_fields__)
-VERDICT_FIELDS = tuple(VerdictView.__dataclass_fields__)
-_ENTRY_TIMES = [
-    ENTRY_FIELDS.index(name) for name in ENTRY_FIELDS if name.endswith(("_at", "_since"))
-]
-_ITEM_TIMES = [ITEM_FIELDS.index(name) for name in ITEM_FIELDS if name.endswith("_at")]
-
-# The claim ``UPDATE`` (as ``_take_statement(True)``: WIP check inside), its audit row and
-# the item with its verdict, in one statement. The audit row's before/after are known but
-# for the entry's note (an open entry's note is kept by a claim): the caller passes them
-# without it, SQL adds it. ``v_present`` tells a missing verdict from one with NULLs.
-CLAIM_WITH_ITEM_SQL = f"""
-WITH claimed AS (
-    UPDATE queue_entry SET state = 'claimed', claimed_by = %(agent)s,
-           lease_expires_at = %(lease_until)s,
-           first_claimed_at = coalesce(first_claimed_at, %(now)s), updated_at = %(now)s
-    WHERE id = (SELECT id FROM queue_entry WHERE queue = %(in_queue)s AND state = 'open'
-                ORDER BY rank DESC, id ASC LIMIT 1 FOR UPDATE SKIP LOCKED)
-      AND state = 'open'
-      AND %(agent_limit)s::integer > (SELECT count(id) FROM queue_entry
-                                      WHERE state = 'claimed' AND claimed_by = %(agent)s
-                                        AND lease_expires_at >= %(now)s)
-    RETURNING {_ENTRY_SQL_COLUMNS}
-), claim_audit AS (
-    INSERT INTO audit_event (at, actor, action, entity, entity_id, before, after)
-    SELECT %(audit_at)s, %(agent)s, 'entry.claim', 'queue_entry', CAST(claimed.id AS VARCHAR),
-           %(before)s::jsonb || jsonb_build_object('note', claimed.note),
-           %(after)s::jsonb || jsonb_build_object('note', claimed.note)
-    FROM claimed
-)
-SELECT {", ".join(f"claimed.{name}" for name in ENTRY_FIELDS)},
-       {", ".join(f"item.{name}" for name in ITEM_FIELDS)},
-       classification.item_id IS NOT NULL AS v_present,
-       {", ".join(f"classification.{name}" for name in VERDICT_FIELDS)}
-FROM claimed JOIN item ON item.id = claimed.item_id
-LEFT OUTER JOIN classification ON classification.item_id = item.id
-"""
-
-
-def _entry_state(values: Sequence[Any]) -> EntryState:
-    fields = list(values)
-    for index in _ENTRY_TIMES:
-        fields[index] = _utc(fields[index])
-    return EntryState(*fields)
-
-
-def take_next_with_item(
-    session: Session,
-    queue: str,
-    agent: str,
-    lease_until: datetime,
-    now: datetime,
-    agent_limit: int,
-    audit: tuple[datetime, dict[str, Any], dict[str, Any]],
-) -> tuple[EntryState, ItemView, VerdictView | None] | None:
-    """PostgreSQL, with the agent's lock held: ``take_next``, its audit row and the item.
-
-    ``audit`` is (at, before, after) of the claim's audit row, without the note (see
-    ``CLAIM_WITH_ITEM_SQL``). One statement; None on a miss, nothing written then.
-    """
-    at, before, after = audit
-    values = {
-        "in_queue": queue,
-        "agent": agent,
-        "lease_until": lease_until,
-        "now": now,
-        "agent_limit": agent_limit,
-        "audit_at": at,
-        "before": Jsonb(before, dumps=json_dumps),
-        "after": Jsonb(after, dumps=json_dumps),
-    }
-    row = _driver(session).execute(CLAIM_WITH_ITEM_SQL, values).fetchone()
-    if row is None:
-        return None
-    entries, items = len(ENTRY_FIELDS), len(ENTRY_FIELDS) + len(ITEM_FIELDS)
-    item_values = list(row[entries:items])
-    for index in _ITEM_TIMES:
-        item_values[index] = _utc(item_values[index])
-    verdict = VerdictView(*row[items + 1 :]) if row[items] else None
-    return _entry_state(row[:entries]), ItemView(*item_values), verdict
-
-
-CLOSE_AND_AUDIT_SQL = """
-WITH closed AS (
-    UPDATE queue_entry SET state = %(new_state)s, lease_expires_at = NULL,
-           note = %(new_note)s, updated_at = %(now)s, closed_at = %(now)s
-    WHERE id = %(entry_id)s::integer
-)
-INSERT INTO audit_event (at, actor, action, entity, entity_id, before, after)
-VALUES (%(audit_at)s, %(actor)s, %(action)s, 'queue_entry', %(audit_entity_id)s,
-        %(before)s, %(after)s)
-"""
-
-
-def close_and_audit(
-    session: Session,
-    entry_id: int,
-    state: str,
-    note: str,
-    now: datetime,
-    audit: dict[str, Any],
-) -> None:
-    """PostgreSQL: ``close`` and its audit row (``audit``: at, actor, action, before, after)
-    in one statement."""
-    values = {
-        "entry_id": entry_id,
-        "new_state": state,
-        "new_note": note,
-        "now": now,
-        "audit_entity_id": str(entry_id),
-        **audit,
-        "before": Jsonb(audit["before"], dumps=json_dumps),
-        "after": Jsonb(audit["after"], dumps=json_dumps),
-    }
-    _driver(session).execute(CLOSE_AND_AUDIT_SQL, values)
-
-
-LOCK_ENTRY_SQL = (
-    f"SELECT {_ENTRY_SQL_COLUMNS} FROM queue_entry WHERE id = %(entry_id)s::integer FOR UPDATE"
-)
-
-
 def lock_state(session: Session, entry_id: int) -> EntryState | None:
     """The entry as a plain row, locked for this unit of work (on SQLite: the write lock)."""
     if is_postgres(session):
-        found = _driver(session).execute(LOCK_ENTRY_SQL, {"entry_id": entry_id}).fetchone()
-        return _entry_state(found) if found is not None else None
-    session.execute(_SQLITE_WRITE_LOCK, {"entry_id": entry_id})
-    row = session.execute(_SELECT_ENTRY, {"entry_id": entry_id}).mappings().first()
+        statement = _LOCK_ENTRY
+    else:
+        session.execute(_SQLITE_WRITE_LOCK, {"entry_id": entry_id})
+        statement = _SELECT_ENTRY
+    row = session.execute(statement, {"entry_id": entry_id}).mappings().first()
     return EntryState.of(row) if row is not None else None
 
 

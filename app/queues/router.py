@@ -17,10 +17,12 @@ from app.auth.service import Principal
 from app.config import Settings
 from app.db import utcnow
 from app.deps import RowId, SessionDep, SettingsDep, run_unit
-from app.items.router import ItemFields, VerdictFields, to_read
+from app.items.models import Classification, Item
+from app.items.router import to_read
 from app.items.schemas import ItemDetail
 from app.ops.metrics import record_claim
-from app.queues import priority, service
+from app.queues import fast, priority, service
+from app.queues.fast import ItemView, VerdictView
 from app.queues.models import QueueEntry
 from app.queues.repository import EntryState
 from app.queues.schemas import (
@@ -71,7 +73,10 @@ def with_item(session: Session, entry: QueueEntry, now: datetime) -> EntryWithIt
 
 
 def claimed_with_item(
-    entry: EntryState, item: ItemFields, verdict: VerdictFields | None, now: datetime
+    entry: EntryState,
+    item: Item | ItemView,
+    verdict: Classification | VerdictView | None,
+    now: datetime,
 ) -> EntryWithItem:
     """A claim's answer: the entry just claimed is the item's current one."""
     detail = to_read(item, verdict, entry, detail=True)
@@ -125,12 +130,23 @@ def get_queue(queue: str, session: SessionDep, settings: SettingsDep, _: ViewerD
     },
 )
 async def claim(queue: str, request: Request, principal: AgentDep) -> Response:
-    # Claims and resolves are the hottest write path: async, one threadpool call for the
-    # session, the work and its commit (``run_unit``), and the answer serialised once
-    # (returning the model would have FastAPI validate it again first).
-    # Settings and sessionmaker from the app's state: fewer dependencies to solve.
+    # Claims and closes are the hottest write path. On PostgreSQL the usual case runs on the
+    # event loop (``app.queues.fast``); the rest, and SQLite, in one threadpool call for the
+    # session, the work and its commit (``run_unit``). The answer is serialised once
+    # (returning the model would have FastAPI validate it again first), and settings and
+    # sessionmaker come from the app's state: fewer dependencies to solve.
     state = request.app.state
-    answer = await run_unit(state.sessionmaker, _claim, queue, state.settings, principal)
+    settings: Settings = state.settings
+    pool = state.claims_pool
+    answer = None
+    if pool is not None and fast.applies(queue, settings):
+        service.check_claim(principal, queue)
+        now = utcnow()
+        claimed = await fast.claim(pool, principal, queue, settings, now)
+        if claimed is not None:
+            answer = claimed_with_item(claimed.entry, claimed.item, claimed.verdict, now)
+    if answer is None:
+        answer = await run_unit(state.sessionmaker, _claim, queue, settings, principal)
     if answer is None:
         return Response(status_code=204)
     record_claim(answer.entry.queue)
@@ -164,14 +180,7 @@ def heartbeat(
 async def resolve(
     entry_id: RowId, body: ResolveBody, request: Request, principal: AgentDep
 ) -> Response:
-    factory = request.app.state.sessionmaker
-    answer = await run_unit(factory, _resolve, entry_id, body.note, principal)
-    return Response(answer.model_dump_json(), media_type="application/json")
-
-
-def _resolve(session: Session, entry_id: int, note: str, principal: Principal) -> EntryRead:
-    now = utcnow()
-    return entry_read(service.resolve(session, principal, entry_id, note, now), now)
+    return await _close(request, principal, entry_id, "resolved", body.note, "entry.resolve")
 
 
 @entries_router.post(
@@ -185,11 +194,39 @@ def release(entry_id: RowId, session: SessionDep, principal: AgentDep) -> EntryR
 @entries_router.post(
     "/{entry_id}/dismiss", response_model=EntryRead, responses=CONFLICT, summary="Spam, noise …"
 )
-def dismiss(
-    entry_id: RowId, body: DismissBody, session: SessionDep, principal: AgentDep
+async def dismiss(
+    entry_id: RowId, body: DismissBody, request: Request, principal: AgentDep
+) -> Response:
+    return await _close(request, principal, entry_id, "dismissed", body.reason, "entry.dismiss")
+
+
+async def _close(
+    request: Request, principal: Principal, entry_id: int, state: str, note: str, action: str
+) -> Response:
+    """Resolve or dismiss: on the event loop on PostgreSQL (``app.queues.fast``), else in
+    one threadpool call."""
+    app_state = request.app.state
+    pool = app_state.claims_pool
+    answer = None
+    if pool is not None:
+        now = utcnow()
+        closed = await fast.close(
+            pool, principal, entry_id, now, state=state, note=note, action=action
+        )
+        answer = entry_read(closed, now) if closed is not None else None
+    if answer is None:  # SQLite, or the general path answers why not (404, 403, 409)
+        answer = await run_unit(
+            app_state.sessionmaker, _close_unit, principal, entry_id, state, note, action
+        )
+    return Response(answer.model_dump_json(), media_type="application/json")
+
+
+def _close_unit(
+    session: Session, principal: Principal, entry_id: int, state: str, note: str, action: str
 ) -> EntryRead:
     now = utcnow()
-    return entry_read(service.dismiss(session, principal, entry_id, body.reason, now), now)
+    closed = service.close(session, principal, entry_id, now, state=state, note=note, action=action)
+    return entry_read(closed, now)
 
 
 @entries_router.post(

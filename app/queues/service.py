@@ -27,13 +27,12 @@ from app.audit.service import SYSTEM, record
 from app.auth.errors import Unauthorized
 from app.auth.service import Principal
 from app.config import Settings
-from app.db import utcnow
 from app.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from app.items.models import Classification, Item
 from app.items.service import contribution
 from app.queues import priority, repository
 from app.queues.models import QUEUE_NAMES, Correction, PriorityWeights, QueueEntry
-from app.queues.repository import EntryState, ItemView, VerdictView
+from app.queues.repository import EntryState
 from app.signal.service import RollupDeltas
 from classifiers.text import compose
 
@@ -89,48 +88,41 @@ def claim(
     return claimed[0] if claimed is not None else None
 
 
-def claim_with_item(
-    session: Session, principal: Principal, queue: str, settings: Settings, now: datetime
-) -> tuple[EntryState, Item | ItemView, Classification | VerdictView | None] | None:
-    """Claim the next entry of ``queue`` (None: empty); the entry, its item and verdict.
-
-    Statements, in the usual case on PostgreSQL (a queue without a WIP limit): two — the
-    agent's lock with a check for lapsed leases, then the claim (``UPDATE … RETURNING``
-    with the WIP check inside), its audit row and the item in one statement. Otherwise:
-    the agent's lock, the lapsed-lease scan (finds nothing), the claim, its audit row and
-    the item; a queue with a WIP limit adds its advisory lock and count.
-    """
+def check_claim(principal: Principal, queue: str) -> None:
+    """What every claim checks first: the queue exists, the key may work in it."""
     known_queue(queue)
     principal.require_queue(queue)
     if principal.key_id is None:  # pragma: no cover - only keys have the agent role
         raise InvalidInput("claims need an API key")
+
+
+def claim_audit(
+    queue: str, agent: str, lease_until: datetime
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A claim's audit before/after, but for the entry's note (a claim keeps it)."""
+    after = {
+        "queue": queue,
+        "state": "claimed",
+        "claimed_by": agent,
+        "lease_expires_at": lease_until.isoformat(),
+    }
+    return {**after, "state": "open", "claimed_by": None, "lease_expires_at": None}, after
+
+
+def claim_with_item(
+    session: Session, principal: Principal, queue: str, settings: Settings, now: datetime
+) -> tuple[EntryState, Item, Classification | None] | None:
+    """Claim the next entry of ``queue`` (None: empty); the entry, its item and verdict.
+
+    The general path, on both backends: the agent's lock, the lapsed-lease scan, the claim
+    (``repository.take_next``), its audit row and the item; a queue with a WIP limit adds
+    its advisory lock and count. On PostgreSQL the HTTP claim usually takes the fast path
+    (``app.queues.fast``) and comes here for what that declines.
+    """
+    check_claim(principal, queue)
+    assert principal.key_id is not None
     queue_limit = settings.wip_per_queue.get(queue)
     lease_until = now + timedelta(seconds=settings.lease_seconds)
-    if queue_limit is None and repository.is_postgres(session):
-        valid, lapsed = repository.lock_agent_and_find_lapsed(session, principal.key_id, queue, now)
-        if not valid:
-            raise Unauthorized(f"key {principal.name!r} has been revoked")
-        if lapsed:
-            expire_leases(session, now, queue)
-        after = {
-            "queue": queue,
-            "state": "claimed",
-            "claimed_by": principal.name,
-            "lease_expires_at": lease_until.isoformat(),
-        }
-        before = {**after, "state": "open", "claimed_by": None, "lease_expires_at": None}
-        taken = repository.take_next_with_item(
-            session,
-            queue,
-            principal.name,
-            lease_until,
-            now,
-            settings.wip_per_agent,
-            (utcnow(), before, after),
-        )
-        if taken is None:
-            _check_agent_limit(session, principal, settings, now)
-        return taken
     if not repository.lock_agent(session, principal.key_id):
         raise Unauthorized(f"key {principal.name!r} has been revoked")
     if queue_limit is not None:
@@ -152,15 +144,15 @@ def claim_with_item(
     if entry is None:
         _check_agent_limit(session, principal, settings, now)
         return None
-    before = {**snapshot(entry), "state": "open", "claimed_by": None, "lease_expires_at": None}
+    before, after = claim_audit(queue, principal.name, lease_until)
     record(
         session,
         actor=principal.name,
         action="entry.claim",
         entity="queue_entry",
         entity_id=entry.id,
-        before=before,
-        after=snapshot(entry),
+        before={**before, "note": entry.note},
+        after={**after, "note": entry.note},
     )
     item, verdict = repository.item_and_verdict(session, entry.item_id)
     return entry, item, verdict
@@ -210,7 +202,22 @@ def _require_holder(entry: QueueEntry | EntryState, principal: Principal) -> Non
     )
 
 
-def _close(
+def closing(
+    entry: EntryState, principal: Principal, now: datetime, *, state: str, note: str
+) -> tuple[EntryState, dict[str, Any], dict[str, Any]]:
+    """A locked entry as closing it (resolve, dismiss) leaves it, and its audit before/after.
+
+    Only the lease holder may close an entry, and only in a queue its key may work in.
+    """
+    principal.require_queue(entry.queue)
+    _require_holder(entry, principal)
+    closed = replace(
+        entry, state=state, note=note, closed_at=now, lease_expires_at=None, updated_at=now
+    )
+    return closed, snapshot(entry), snapshot(closed)
+
+
+def close(
     session: Session,
     principal: Principal,
     entry_id: int,
@@ -220,25 +227,11 @@ def _close(
     note: str,
     action: str,
 ) -> EntryState:
-    # Core statements (lock, update, audit row): resolving is half of every entry's work.
+    # Core statements (lock, update, audit row): closing is half of every entry's work.
     entry = repository.lock_state(session, entry_id)
     if entry is None:
         raise NotFound(f"no entry {entry_id}")
-    principal.require_queue(entry.queue)
-    _require_holder(entry, principal)
-    closed = replace(
-        entry, state=state, note=note, closed_at=now, lease_expires_at=None, updated_at=now
-    )
-    if repository.is_postgres(session):  # the update and its audit row in one statement
-        audit = {
-            "audit_at": utcnow(),
-            "actor": principal.name,
-            "action": action,
-            "before": snapshot(entry),
-            "after": snapshot(closed),
-        }
-        repository.close_and_audit(session, entry.id, state, note, now, audit)
-        return closed
+    closed, before, after = closing(entry, principal, now, state=state, note=note)
     repository.close(session, entry.id, state, note, now)
     record(
         session,
@@ -246,8 +239,8 @@ def _close(
         action=action,
         entity="queue_entry",
         entity_id=entry.id,
-        before=snapshot(entry),
-        after=snapshot(closed),
+        before=before,
+        after=after,
     )
     return closed
 
@@ -255,7 +248,7 @@ def _close(
 def resolve(
     session: Session, principal: Principal, entry_id: int, note: str, now: datetime
 ) -> EntryState:
-    return _close(
+    return close(
         session, principal, entry_id, now, state="resolved", note=note, action="entry.resolve"
     )
 
@@ -263,7 +256,7 @@ def resolve(
 def dismiss(
     session: Session, principal: Principal, entry_id: int, reason: str, now: datetime
 ) -> EntryState:
-    return _close(
+    return close(
         session, principal, entry_id, now, state="dismissed", note=reason, action="entry.dismiss"
     )
 
