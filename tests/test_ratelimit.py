@@ -109,6 +109,24 @@ def test_writes_claims_and_handler_built_responses_are_limited_and_carry_headers
     assert limited.post("/queues/product/claim", headers=agent).status_code == 429
 
 
+def test_claim_resolve_and_dismiss_charge_the_same_bucket(
+    limited: TestClient, engine: Engine, factory: sessionmaker[Session]
+) -> None:
+    # The agents' hot routes charge the limit in their own dependency, not the router's.
+    agent = bearer(api_key(engine, "ann", "agent"))
+    seed(factory, [Spec(queue="service")])
+    entry = limited.post("/queues/service/claim", headers=agent).json()["entry"]["id"]
+    dismissed = limited.post(f"/entries/{entry}/dismiss", json={"reason": "spam"}, headers=agent)
+    assert dismissed.status_code == 200
+    assert dismissed.headers["RateLimit-Remaining"] == "1"
+    again = limited.post(f"/entries/{entry}/resolve", json={"note": "x"}, headers=agent)
+    assert again.status_code == 409, "the entry is closed; a refused request costs a token"
+    assert again.headers["RateLimit-Remaining"] == "0"
+    spent = limited.post(f"/entries/{entry}/resolve", json={"note": "x"}, headers=agent)
+    assert spent.status_code == 429
+    assert spent.headers["content-type"] == PROBLEM
+
+
 def test_anonymous_reads_share_a_bucket_per_address(limited: TestClient, engine: Engine) -> None:
     assert [limited.get("/signal").status_code for _ in range(3)] == [200, 200, 429]
     refused = limited.get("/queues")

@@ -65,13 +65,16 @@ def _look_up(factory: sessionmaker[Session], key: str, ttl: float) -> Principal 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+def require_role(principal: Principal, role: str) -> Principal:
+    """``principal`` if it has ``role`` (or a higher one); 403 otherwise."""
+    if not principal.has_role(role):
+        raise Forbidden(f"this needs the {role} role; key {principal.name!r} is a {principal.role}")
+    return principal
+
+
 def _require(role: str) -> Callable[[Principal], Awaitable[Principal]]:
     async def dependency(principal: PrincipalDep) -> Principal:
-        if not principal.has_role(role):
-            raise Forbidden(
-                f"this needs the {role} role; key {principal.name!r} is a {principal.role}"
-            )
-        return principal
+        return require_role(principal, role)
 
     dependency.__name__ = f"require_{role}"
     return dependency

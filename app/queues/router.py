@@ -21,6 +21,7 @@ from app.items.models import Classification, Item
 from app.items.router import to_read
 from app.items.schemas import ItemDetail
 from app.ops.metrics import record_claim
+from app.ops.ratelimit import ChargedAgentDep
 from app.queues import fast, priority, service
 from app.queues.fast import ItemView, VerdictView
 from app.queues.models import QueueEntry
@@ -39,6 +40,10 @@ from app.queues.schemas import (
     WeightsUpdate,
 )
 
+# Claim, resolve and dismiss: every agent's entry is a claim and a close. Their one
+# dependency (``ChargedAgentDep``) charges the rate limit itself, so this router is
+# included first and without the ``limit_rate`` dependency (``app.main``).
+agents_router = APIRouter(tags=["queues"])
 queues_router = APIRouter(prefix="/queues", tags=["queues"])
 entries_router = APIRouter(prefix="/entries", tags=["queues"])
 priority_router = APIRouter(prefix="/priority", tags=["queues"])
@@ -120,8 +125,8 @@ def get_queue(queue: str, session: SessionDep, settings: SettingsDep, _: ViewerD
     return queue_read(service.stats(session, now)[queue], settings, now)
 
 
-@queues_router.post(
-    "/{queue}/claim",
+@agents_router.post(
+    "/queues/{queue}/claim",
     response_model=EntryWithItem,
     summary="Claim the next entry (priority, then age) under a lease",
     responses={
@@ -129,7 +134,7 @@ def get_queue(queue: str, session: SessionDep, settings: SettingsDep, _: ViewerD
         429: {"description": "A WIP limit is reached (`limit`: agent or queue)"},
     },
 )
-async def claim(queue: str, request: Request, principal: AgentDep) -> Response:
+async def claim(queue: str, request: Request, principal: ChargedAgentDep) -> Response:
     # Claims and closes are the hottest write path. On PostgreSQL the usual case runs on the
     # event loop (``app.queues.fast``); the rest, and SQLite, in one threadpool call for the
     # session, the work and its commit (``run_unit``). The answer is serialised once
@@ -176,9 +181,9 @@ def heartbeat(
     return entry_read(service.heartbeat(session, principal, entry_id, settings, now), now)
 
 
-@entries_router.post("/{entry_id}/resolve", response_model=EntryRead, responses=CONFLICT)
+@agents_router.post("/entries/{entry_id}/resolve", response_model=EntryRead, responses=CONFLICT)
 async def resolve(
-    entry_id: RowId, body: ResolveBody, request: Request, principal: AgentDep
+    entry_id: RowId, body: ResolveBody, request: Request, principal: ChargedAgentDep
 ) -> Response:
     return await _close(request, principal, entry_id, "resolved", body.note, "entry.resolve")
 
@@ -191,11 +196,14 @@ def release(entry_id: RowId, session: SessionDep, principal: AgentDep) -> EntryR
     return entry_read(service.release(session, principal, entry_id, now), now)
 
 
-@entries_router.post(
-    "/{entry_id}/dismiss", response_model=EntryRead, responses=CONFLICT, summary="Spam, noise …"
+@agents_router.post(
+    "/entries/{entry_id}/dismiss",
+    response_model=EntryRead,
+    responses=CONFLICT,
+    summary="Spam, noise …",
 )
 async def dismiss(
-    entry_id: RowId, body: DismissBody, request: Request, principal: AgentDep
+    entry_id: RowId, body: DismissBody, request: Request, principal: ChargedAgentDep
 ) -> Response:
     return await _close(request, principal, entry_id, "dismissed", body.reason, "entry.dismiss")
 
@@ -270,7 +278,7 @@ def put_weights(body: WeightsUpdate, session: SessionDep, principal: AdminDep) -
     return WeightsRead(**service.update_weights(session, principal, changes).as_dict())
 
 
-router = APIRouter()
+router = APIRouter()  # rate limited by the including app, as every API router
 router.include_router(queues_router)
 router.include_router(entries_router)
 router.include_router(priority_router)
