@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -148,5 +150,7 @@ def install_handlers(app: FastAPI) -> None:
         return problem(422, "Invalid input", detail, request)
 
     @app.exception_handler(OperationalError)
-    async def _database(request: Request, exc: OperationalError) -> JSONResponse:
+    @app.exception_handler(psycopg.OperationalError)  # the claims' async connections
+    @app.exception_handler(PoolTimeout)  # … or none of them could be had in time
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
         return problem(503, "Service unavailable", "the database is not reachable", request)

@@ -17,6 +17,7 @@ from app.db import make_engine, make_sessionmaker, unit_of_work
 from app.items.models import Item
 from app.learning.service import Classifier
 from app.main import create_app
+from app.queues.models import QueueEntry
 from app.sources.models import Source, SyncRun
 from app.sources.runner import run_sync
 from connectors.base import Cursor, Page
@@ -114,4 +115,50 @@ def test_database_outage_mid_sync_and_during_requests(
         assert session.scalar(select(func.count()).select_from(Item)) == 50
         runs = list(session.scalars(select(SyncRun.status).order_by(SyncRun.id)))
         assert runs == ["interrupted", "ok"]
+    engine.dispose()
+
+
+def test_claims_and_closes_answer_503_while_the_database_is_down_then_work_again(
+    cluster: PrivateCluster, classifier: Classifier
+) -> None:
+    # On PostgreSQL claims and closes run over async connections of their own
+    # (app.queues.fast): an outage is 503 problem+json there too, and they recover.
+    from tests.conftest import api_key
+    from tests.test_queues import Spec, seed
+
+    engine = make_engine(cluster.url)
+    migrate.upgrade(engine)
+    factory = make_sessionmaker(engine)
+    seed(factory, [Spec(), Spec(), Spec()])
+    agent = {"Authorization": f"Bearer {api_key(engine, 'ann', 'agent')}"}
+    settings = Settings(database_url=cluster.url, scheduler=False, demo=False)
+    app = create_app(settings, classifier=classifier, start_scheduler=False)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        first = client.post("/queues/service/claim", headers=agent)  # the key is now cached
+        assert first.status_code == 200, first.text
+        entry_id = first.json()["entry"]["id"]
+
+        cluster.stop()
+        for down in (
+            client.post("/queues/service/claim", headers=agent),
+            client.post(f"/entries/{entry_id}/resolve", json={"note": "x"}, headers=agent),
+        ):
+            assert down.status_code == 503, down.text
+            assert down.headers["content-type"] == "application/problem+json"
+            assert down.json()["detail"] == "the database is not reachable"
+
+        cluster.start()
+        deadline = time.monotonic() + 30
+        resolved = client.post(f"/entries/{entry_id}/resolve", json={"note": "ok"}, headers=agent)
+        while resolved.status_code == 503 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            resolved = client.post(
+                f"/entries/{entry_id}/resolve", json={"note": "ok"}, headers=agent
+            )
+        assert resolved.status_code == 200, resolved.text
+        assert resolved.json()["state"] == "resolved"
+        assert client.post("/queues/service/claim", headers=agent).status_code == 200
+    with factory() as session:
+        states = sorted(session.scalars(select(QueueEntry.state)))
+        assert states == ["claimed", "open", "resolved"], "nothing lost, nothing twice"
     engine.dispose()

@@ -50,6 +50,11 @@ async def _configure(connection: AsyncConnection[Any]) -> None:
     set_json_loads(json_loads, connection)  # orjson, as the engine's JSON columns
 
 
+POOL_TIMEOUT_SECONDS = 5.0
+"""How long a claim or close waits for a connection before it answers 503 (the database is
+not reachable, or every connection is busy for that long)."""
+
+
 def open_pool(engine: Engine, max_size: int) -> AsyncConnectionPool[Any] | None:
     """A pool of async connections to ``engine``'s PostgreSQL database; None elsewhere.
 
@@ -66,6 +71,7 @@ def open_pool(engine: Engine, max_size: int) -> AsyncConnectionPool[Any] | None:
         min_size=1,
         max_size=max_size,
         open=False,
+        timeout=POOL_TIMEOUT_SECONDS,
         configure=_configure,
         name="andon-claims",
     )
