@@ -193,11 +193,18 @@ class Classifier:
             for sentiment, route in zip(sentiments, routes, strict=True)
         ]
 
+    def warm(self) -> None:
+        """Load what the models load on first use (py3langid's model: ~1 s of CPU to
+        decompress), so forked workers inherit it instead of each loading it again."""
+        self.classify_here([_WARM_UP])
+
     def start(self) -> None:
         """Start the worker processes now (not at the first large batch), if there are any.
 
         Called before a process starts threads of its own, so the workers can be forked.
         """
+        if self.workers >= 2:
+            self.warm()
         pool = self._pool_for(self.parallel_min)
         if pool is not None:
             for future in [pool.submit(_ready) for _ in range(self.workers)]:
@@ -233,6 +240,10 @@ class Classifier:
                 initargs=(self,),
             )
         return self._pool
+
+
+_WARM_UP = "The export to CSV fails every time since the last update, please help"
+"""A text long enough for language detection to run (``classifiers.language.MIN_LETTERS``)."""
 
 
 class PendingVerdicts:
@@ -345,6 +356,7 @@ def load_classifier(model_dir: Path, threshold: float, *, workers: int | None = 
     classifier = Classifier(
         load_router(model_dir, threshold), sentiment=load_sentiment(model_dir), workers=workers
     )
+    classifier.warm()  # at start-up, once, not in every worker at its first batch
     heap.settle()  # the models live as long as the process: the collector stops re-scanning them
     return classifier
 
