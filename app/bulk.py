@@ -193,7 +193,11 @@ def insert_returning_ids(
             "SELECT nextval(%s) FROM generate_series(1, %s)", (sequence, len(rows))
         )
         drawn_ids = [int(value) for (value,) in drawn]
-        _copy(connection, table, [{**row, "id": new} for row, new in zip(rows, drawn_ids, strict=True)])
+        _copy(
+            connection,
+            table,
+            [{**row, "id": new} for row, new in zip(rows, drawn_ids, strict=True)],
+        )
         return drawn_ids
     columns = list(rows[0])
     quote = dialect.identifier_preparer.quote
@@ -349,3 +353,41 @@ def _table_of(statement: Insert) -> Table:
     if not isinstance(table, Table):
         raise TypeError("bulk statements write to a Table")
     return table
+
+
+def select_in(
+    session: Session,
+    sql: str,
+    values: Sequence[Any],
+    params: Sequence[Any] = (),
+    *,
+    chunk: int = 500,
+) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` for every value of ``values``, as the driver returns them.
+
+    ``sql`` is written with ``{p}`` for each of ``params`` and ``{in}`` where the list
+    goes (``column {in}``): ``IN (?, ?, …)`` a chunk at a time on SQLite, ``= ANY(%s)``
+    with one array on PostgreSQL (one parameter, one plan, however long the list). Built
+    and run without the ORM or SQL expression layer, which cost more per query than the
+    index lookups of hundreds of values; the values are returned unconverted, so this is
+    for columns the driver gives as they are (text, integers). Flushes first, as a
+    ``Session.execute`` would.
+    """
+    if not values:
+        return []
+    if session.autoflush:
+        session.flush()
+    connection = session.connection()
+    found: list[tuple[Any, ...]] = []
+    if connection.dialect.name == "postgresql":
+        statement = sql.format(p="%s", **{"in": "= ANY(%s)"})
+        result = connection.exec_driver_sql(statement, (*params, list(values)))
+        return [tuple(row) for row in result.all()]
+    placeholder = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    for offset in range(0, len(values), chunk):
+        part = values[offset : offset + chunk]
+        listed = "IN (" + ", ".join([placeholder] * len(part)) + ")"
+        statement = sql.format(p=placeholder, **{"in": listed})
+        result = connection.exec_driver_sql(statement, (*params, *part))
+        found.extend(tuple(row) for row in result.all())
+    return found

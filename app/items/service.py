@@ -161,17 +161,19 @@ class PreparedPage:
 
     ``fields`` maps external id → ``item_fields`` (the last record of an id in the page
     wins). ``verdicts`` maps (external id, content hash) → the verdict on that content.
+    ``records`` is how many records the page had (the same id twice counts twice).
     """
 
     fields: dict[str, dict[str, Any]]
     verdicts: dict[tuple[str, str], Verdict] = field(default_factory=dict)
+    records: int = 0
 
 
 def prepare(source_items: Sequence[SourceItem]) -> PreparedPage:
     fields: dict[str, dict[str, Any]] = {}
     for source_item in source_items:  # the same id twice in a page: the last one wins
         fields[storable(source_item.external_id)] = item_fields(source_item)
-    return PreparedPage(fields)
+    return PreparedPage(fields, records=len(source_items))
 
 
 @dataclass(slots=True)
@@ -254,8 +256,10 @@ def store_page(
     *,
     prepared: PreparedPage | None = None,
 ) -> StoreCounts:
+    """Store a page: ``source_items``, or, when ``prepared`` is given, the items it holds
+    (``source_items`` is then not read)."""
     page = prepared if prepared is not None else prepare(source_items)
-    counts = StoreCounts(pulled=len(source_items))
+    counts = StoreCounts(pulled=page.records)
     existing = repository.by_external_ids(session, source_id, list(page.fields))
     ids = [item.id for item in existing.values()]
     verdicts = repository.classifications(session, ids)

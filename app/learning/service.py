@@ -29,7 +29,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -65,6 +65,9 @@ from classifiers.train import (
 )
 
 log = logging.getLogger(__name__)
+
+_Part = TypeVar("_Part")
+_Result = TypeVar("_Result")
 
 RULE_FIELDS = ("pattern_type", "pattern", "queue", "priority", "enabled", "note")
 
@@ -178,6 +181,21 @@ class Classifier:
         ]
         return PendingVerdicts(futures)
 
+    def submit_parts(
+        self, job: Callable[[Classifier, _Part], _Result], parts: Sequence[_Part], *, size: int
+    ) -> PendingParts[_Result]:
+        """Start ``job(classifier, part)`` for each part: in the workers when ``size`` (the
+        items the parts hold between them) is at least ``parallel_min``, else here, now.
+
+        For work that goes with classifying a batch and is better done next to it than in
+        this process (the sync runner's privacy policy and field preparation). ``job`` must
+        be a module-level function, its parts and results picklable.
+        """
+        pool = self._pool_for(size)
+        if pool is None:
+            return PendingParts([], [job(self, part) for part in parts])
+        return PendingParts([pool.submit(_run_part, job, part) for part in parts])
+
     def classify_here(
         self,
         texts: Sequence[str],
@@ -242,6 +260,25 @@ class Classifier:
         return self._pool
 
 
+class PendingParts(Generic[_Result]):
+    """The parts of ``Classifier.submit_parts``: their results in order, once done."""
+
+    def __init__(
+        self, futures: Sequence[Future[_Result]], done: list[_Result] | None = None
+    ) -> None:
+        self._futures = list(futures)
+        self._done = done
+
+    def done(self) -> bool:
+        """Whether ``result`` would return at once."""
+        return self._done is not None or all(future.done() for future in self._futures)
+
+    def result(self) -> list[_Result]:
+        if self._done is None:
+            self._done = [future.result() for future in self._futures]
+        return self._done
+
+
 _WARM_UP = "The export to CSV fails every time since the last update, please help"
 """A text long enough for language detection to run (``classifiers.language.MIN_LETTERS``)."""
 
@@ -292,6 +329,12 @@ def _exit_with_parent(parent: int) -> None:
 
 def _ready() -> bool:
     return _worker_classifier is not None
+
+
+def _run_part(job: Callable[[Classifier, _Part], _Result], part: _Part) -> _Result:
+    if _worker_classifier is None:
+        raise RuntimeError("classifier worker used before start-up")
+    return job(_worker_classifier, part)
 
 
 def _classify_in_worker(
