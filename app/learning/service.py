@@ -19,8 +19,11 @@
 
 from __future__ import annotations
 
+import copyreg
+import dataclasses
 import logging
 import multiprocessing
+import operator
 import os
 import threading
 import time
@@ -279,6 +282,23 @@ class PendingParts(Generic[_Result]):
         return self._done
 
 
+def pickle_by_fields(cls: type[Any]) -> None:
+    """Pickle instances of the dataclass ``cls`` as its constructor's arguments.
+
+    A frozen dataclass with slots pickles through ``dataclasses``' own state functions,
+    which look its fields up again for every object: verdicts (three objects each) coming
+    back from the workers cost ~11 ms per page of 1000 to unpickle in the process that
+    stores them, ~5 ms this way. The constructor runs again on the way in (its checks
+    included). A process-wide registration (``copyreg``) for types whose fields are all
+    constructor arguments.
+    """
+    names = [f.name for f in dataclasses.fields(cls)]
+    if not all(f.init for f in dataclasses.fields(cls)) or len(names) < 2:
+        raise TypeError(f"{cls.__name__}: every field must be a constructor argument")
+    get = operator.attrgetter(*names)
+    copyreg.pickle(cls, lambda obj: (cls, get(obj)))
+
+
 _WARM_UP = "The export to CSV fails every time since the last update, please help"
 """A text long enough for language detection to run (``classifiers.language.MIN_LETTERS``)."""
 
@@ -304,6 +324,9 @@ class PendingVerdicts:
             self._done = verdicts
         return self._done
 
+
+for _type in (Verdict, Sentiment, Route):
+    pickle_by_fields(_type)
 
 _worker_classifier: Classifier | None = None
 

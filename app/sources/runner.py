@@ -39,7 +39,13 @@ from app.db import unit_of_work, utcnow
 from app.errors import Conflict
 from app.items import repository as item_repository
 from app.items.service import PreparedPage, facts_of, prepare, storable, store_page
-from app.learning.service import Classifier, PendingParts, Verdict, current_rules
+from app.learning.service import (
+    Classifier,
+    PendingParts,
+    Verdict,
+    current_rules,
+    pickle_by_fields,
+)
 from app.ops import locks, metrics
 from app.ops.backoff import Backoff
 from app.ops.privacy import Privacy
@@ -48,7 +54,7 @@ from app.sources.models import QuarantinedRecord, Source, SyncRun
 from app.sources.service import get
 from classifiers.rules import RuleSet
 from connectors import registry
-from connectors.base import Connector, Page, SourceItem
+from connectors.base import Author, Connector, Page, SourceItem
 from connectors.errors import AuthFailed, ConnectorError, RateLimited
 
 log = logging.getLogger(__name__)
@@ -450,6 +456,11 @@ class _Ahead:
     pulled: _Pulled
     parts: PendingParts[_PreparedPart]
     submitted: float
+
+
+# Pages go to the workers as pulled: pickled by their constructors' arguments.
+pickle_by_fields(SourceItem)
+pickle_by_fields(Author)
 
 
 @dataclass(frozen=True, slots=True)
