@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -85,3 +86,24 @@ def test_rows_and_counters_round_trip(factory: sessionmaker[Session]) -> None:
         }
     assert [names[i] for i in ids] == [f"n{i}" for i in range(1203)]
     assert stored == {(row["bucket_start"], row["author_key"]): 2 * row["items"] for row in rows}
+
+
+def test_counters_orjson_cannot_write_still_add_up(factory: sessionmaker[Session]) -> None:
+    """PostgreSQL sends the rows as JSON; a value orjson refuses takes the array path."""
+    if factory.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("the JSON document is PostgreSQL's path (sqlite3 binds no Decimal)")
+    keys = ("granularity", "bucket_start", "queue", "channel", "author_key")
+    row = {
+        "granularity": "d",
+        "bucket_start": datetime(2026, 3, 1, tzinfo=UTC),
+        "queue": "sales",
+        "channel": "*",
+        "author_key": "id:1",
+    }
+    with unit_of_work(factory) as session:
+        first = bulk.add_returning(session, SignalAuthor, keys, ("items",), [{**row, "items": 2}])
+        second = bulk.add_returning(
+            session, SignalAuthor, keys, ("items",), [{**row, "items": Decimal(3)}]
+        )
+    assert first == [(2,)]
+    assert second == [(5,)]
