@@ -380,21 +380,24 @@ def _insert_new(
 
 def _verdicts_for(
     keys: Sequence[tuple[str, str]],
-    facts: Sequence[ItemFacts],
+    facts_of_missing: Callable[[Sequence[int]], Sequence[ItemFacts]],
     classifier: Classifier,
     prepared: Mapping[tuple[str, str], Verdict],
     rules_of: Callable[[], RuleSet],
 ) -> list[Verdict]:
-    """Verdicts for ``keys`` (external id, content hash): computed ahead, else here."""
+    """Verdicts for ``keys`` (external id, content hash): computed ahead, else here.
+
+    ``facts_of_missing`` gives the facts of the items at these positions: only those
+    without a verdict computed ahead are classified, so only theirs are needed.
+    """
     missing = [i for i, key in enumerate(keys) if key not in prepared]
     computed: dict[int, Verdict] = {}
     if missing:
+        facts = facts_of_missing(missing)
         with metrics.CLASSIFICATION_SECONDS.time():  # issue 9: classification latency
             # operators' rules first, then language, then the model
             results = classifier.classify(
-                [facts[i].text for i in missing],
-                facts=[facts[i] for i in missing],
-                rules=rules_of(),
+                [fact.text for fact in facts], facts=facts, rules=rules_of()
             )
         computed = dict(zip(missing, results, strict=True))
     metrics.CLASSIFIED_ITEMS.inc(len(keys))
@@ -412,8 +415,14 @@ def _route_new(
     """Verdicts and queue entries of new items, in bulk, and their place in the signal."""
     if not items:
         return
-    names = repository.source_names(session, [items[0].source_id])
-    facts = [facts_of(page.fields[item.external_id], names.get(item.source_id)) for item in items]
+
+    def facts(positions: Sequence[int]) -> list[ItemFacts]:
+        names = repository.source_names(session, [items[0].source_id])
+        return [
+            facts_of(page.fields[items[i].external_id], names.get(items[i].source_id))
+            for i in positions
+        ]
+
     hashes = [page.fields[item.external_id]["content_hash"] for item in items]
     results = _verdicts_for(
         [(item.external_id, digest) for item, digest in zip(items, hashes, strict=True)],
@@ -592,7 +601,7 @@ def classify_items(
     entries = repository.current_entries(session, ids)
     results = _verdicts_for(
         [(item.external_id, item.content_hash) for item in items],
-        facts_for(session, items),
+        lambda positions: facts_for(session, [items[i] for i in positions]),
         classifier,
         prepared or {},
         lambda: current_rules(session),
