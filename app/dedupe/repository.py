@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app import bulk
 from app.items.models import Item
 
 # Identities per query: keeps the IN list well under every backend's parameter limit.
@@ -97,13 +98,11 @@ def recent_of_identities(
 
 def texts(session: Session, ids: Sequence[int]) -> dict[int, tuple[str | None, str]]:
     """``id -> (title, text)`` of these items."""
-    found: dict[int, tuple[str | None, str]] = {}
-    for offset in range(0, len(ids), _IDENTITY_CHUNK):
-        statement = select(Item.id, Item.title, Item.text).where(
-            Item.id.in_(ids[offset : offset + _IDENTITY_CHUNK])
-        )
-        found.update({row.id: (row.title, row.text) for row in session.execute(statement)})
-    return found
+    rows = bulk.select_in(session, _TEXTS, list(ids), chunk=_IDENTITY_CHUNK)
+    return {int(item_id): (title, text) for item_id, title, text in rows}
+
+
+_TEXTS = "SELECT id, title, text FROM item WHERE id {in}"
 
 
 def by_external_id(session: Session, source_id: int, external_id: str) -> Item | None:

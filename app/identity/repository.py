@@ -35,22 +35,18 @@ def key_owners(session: Session, pairs: Sequence[tuple[str, str]]) -> dict[tuple
         values_by_kind.setdefault(kind, []).append(value)
     owners: dict[tuple[str, str], int] = {}
     for kind, values in sorted(values_by_kind.items()):
-        for offset in range(0, len(values), _CHUNK):
-            statement = select(IdentityKey.value, IdentityKey.identity_id).where(
-                IdentityKey.kind == kind, IdentityKey.value.in_(values[offset : offset + _CHUNK])
-            )
-            owners.update({(kind, value): owner for value, owner in session.execute(statement)})
+        rows = bulk.select_in(session, _KEY_OWNERS, values, (kind,), chunk=_CHUNK)
+        owners.update({(kind, value): int(owner) for value, owner in rows})
     return owners
 
 
+_KEY_OWNERS = "SELECT value, identity_id FROM identity_key WHERE kind = {p} AND value {in}"
+_DISPLAY_NAMES = "SELECT id, display_name FROM author_identity WHERE id {in}"
+
+
 def display_names(session: Session, ids: Sequence[int]) -> dict[int, str | None]:
-    names: dict[int, str | None] = {}
-    for offset in range(0, len(ids), _CHUNK):
-        statement = select(AuthorIdentity.id, AuthorIdentity.display_name).where(
-            AuthorIdentity.id.in_(ids[offset : offset + _CHUNK])
-        )
-        names.update(dict(session.execute(statement).all()))
-    return names
+    rows = bulk.select_in(session, _DISPLAY_NAMES, list(ids), chunk=_CHUNK)
+    return {int(identity): name for identity, name in rows}
 
 
 def insert_identities(session: Session, display_names: Sequence[str | None]) -> list[int]:

@@ -16,13 +16,22 @@ from app.sources.models import Source
 CHUNK = 500
 
 
+_STORED_IDS = "SELECT id, external_id FROM item WHERE source_id = {p} AND external_id {in}"
+_CONTENT_HASHES = (
+    "SELECT external_id, content_hash FROM item WHERE source_id = {p} AND external_id {in}"
+)
+
+
 def by_external_ids(
     session: Session, source_id: int, external_ids: Sequence[str]
 ) -> dict[str, Item]:
+    """The stored items among these, as ORM objects (only those: a sync's page is mostly
+    new items, which are looked up without the ORM)."""
+    stored = bulk.select_in(session, _STORED_IDS, external_ids, (source_id,), chunk=CHUNK)
+    ids = [int(item_id) for item_id, _ in stored]
     found: dict[str, Item] = {}
-    for start in range(0, len(external_ids), CHUNK):
-        chunk = external_ids[start : start + CHUNK]
-        statement = select(Item).where(Item.source_id == source_id, Item.external_id.in_(chunk))
+    for start in range(0, len(ids), CHUNK):
+        statement = select(Item).where(Item.id.in_(ids[start : start + CHUNK]))
         found.update({item.external_id: item for item in session.scalars(statement)})
     return found
 
@@ -35,14 +44,8 @@ def insert_items(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, 
 
 def content_hashes(session: Session, source_id: int, external_ids: Sequence[str]) -> dict[str, str]:
     """The stored content hash of each of these items that is stored."""
-    found: dict[str, str] = {}
-    for start in range(0, len(external_ids), CHUNK):
-        chunk = external_ids[start : start + CHUNK]
-        statement = select(Item.external_id, Item.content_hash).where(
-            Item.source_id == source_id, Item.external_id.in_(chunk)
-        )
-        found.update(dict(session.execute(statement).all()))
-    return found
+    rows = bulk.select_in(session, _CONTENT_HASHES, external_ids, (source_id,), chunk=CHUNK)
+    return {str(external_id): str(digest) for external_id, digest in rows}
 
 
 def set_dedupe_groups(

@@ -161,17 +161,19 @@ class PreparedPage:
 
     ``fields`` maps external id → ``item_fields`` (the last record of an id in the page
     wins). ``verdicts`` maps (external id, content hash) → the verdict on that content.
+    ``records`` is how many records the page had (the same id twice counts twice).
     """
 
     fields: dict[str, dict[str, Any]]
     verdicts: dict[tuple[str, str], Verdict] = field(default_factory=dict)
+    records: int = 0
 
 
 def prepare(source_items: Sequence[SourceItem]) -> PreparedPage:
     fields: dict[str, dict[str, Any]] = {}
     for source_item in source_items:  # the same id twice in a page: the last one wins
         fields[storable(source_item.external_id)] = item_fields(source_item)
-    return PreparedPage(fields)
+    return PreparedPage(fields, records=len(source_items))
 
 
 @dataclass(slots=True)
@@ -254,8 +256,10 @@ def store_page(
     *,
     prepared: PreparedPage | None = None,
 ) -> StoreCounts:
+    """Store a page: ``source_items``, or, when ``prepared`` is given, the items it holds
+    (``source_items`` is then not read)."""
     page = prepared if prepared is not None else prepare(source_items)
-    counts = StoreCounts(pulled=len(source_items))
+    counts = StoreCounts(pulled=page.records)
     existing = repository.by_external_ids(session, source_id, list(page.fields))
     ids = [item.id for item in existing.values()]
     verdicts = repository.classifications(session, ids)
@@ -376,21 +380,24 @@ def _insert_new(
 
 def _verdicts_for(
     keys: Sequence[tuple[str, str]],
-    facts: Sequence[ItemFacts],
+    facts_of_missing: Callable[[Sequence[int]], Sequence[ItemFacts]],
     classifier: Classifier,
     prepared: Mapping[tuple[str, str], Verdict],
     rules_of: Callable[[], RuleSet],
 ) -> list[Verdict]:
-    """Verdicts for ``keys`` (external id, content hash): computed ahead, else here."""
+    """Verdicts for ``keys`` (external id, content hash): computed ahead, else here.
+
+    ``facts_of_missing`` gives the facts of the items at these positions: only those
+    without a verdict computed ahead are classified, so only theirs are needed.
+    """
     missing = [i for i, key in enumerate(keys) if key not in prepared]
     computed: dict[int, Verdict] = {}
     if missing:
+        facts = facts_of_missing(missing)
         with metrics.CLASSIFICATION_SECONDS.time():  # issue 9: classification latency
             # operators' rules first, then language, then the model
             results = classifier.classify(
-                [facts[i].text for i in missing],
-                facts=[facts[i] for i in missing],
-                rules=rules_of(),
+                [fact.text for fact in facts], facts=facts, rules=rules_of()
             )
         computed = dict(zip(missing, results, strict=True))
     metrics.CLASSIFIED_ITEMS.inc(len(keys))
@@ -408,8 +415,14 @@ def _route_new(
     """Verdicts and queue entries of new items, in bulk, and their place in the signal."""
     if not items:
         return
-    names = repository.source_names(session, [items[0].source_id])
-    facts = [facts_of(page.fields[item.external_id], names.get(item.source_id)) for item in items]
+
+    def facts(positions: Sequence[int]) -> list[ItemFacts]:
+        names = repository.source_names(session, [items[0].source_id])
+        return [
+            facts_of(page.fields[items[i].external_id], names.get(items[i].source_id))
+            for i in positions
+        ]
+
     hashes = [page.fields[item.external_id]["content_hash"] for item in items]
     results = _verdicts_for(
         [(item.external_id, digest) for item, digest in zip(items, hashes, strict=True)],
@@ -588,7 +601,7 @@ def classify_items(
     entries = repository.current_entries(session, ids)
     results = _verdicts_for(
         [(item.external_id, item.content_hash) for item in items],
-        facts_for(session, items),
+        lambda positions: facts_for(session, [items[i] for i in positions]),
         classifier,
         prepared or {},
         lambda: current_rules(session),

@@ -38,16 +38,23 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import unit_of_work, utcnow
 from app.errors import Conflict
 from app.items import repository as item_repository
-from app.items.service import PreparedPage, facts_of, prepare, store_page
-from app.learning.service import Classifier, PendingVerdicts, current_rules
+from app.items.service import PreparedPage, facts_of, prepare, storable, store_page
+from app.learning.service import (
+    Classifier,
+    PendingParts,
+    Verdict,
+    current_rules,
+    pickle_by_fields,
+)
 from app.ops import locks, metrics
 from app.ops.backoff import Backoff
 from app.ops.privacy import Privacy
 from app.sources import repository
 from app.sources.models import QuarantinedRecord, Source, SyncRun
 from app.sources.service import get
+from classifiers.rules import RuleSet
 from connectors import registry
-from connectors.base import Connector, Page, SourceItem
+from connectors.base import Author, Connector, Page, SourceItem
 from connectors.errors import AuthFailed, ConnectorError, RateLimited
 
 log = logging.getLogger(__name__)
@@ -174,7 +181,9 @@ def _run_locked(
             start = cursor.cursor if cursor is not None else None
         puller = _Puller(connector, start, privacy, max_pages, max_wait, sleep, source_name)
         try:
-            _store_pages(factory, source_id, source_name, run_id, puller, classifier, on_page)
+            _store_pages(
+                factory, source_id, source_name, run_id, puller, classifier, on_page, privacy
+            )
         finally:
             puller.stop()
         status, error, retry_after = puller.status, puller.error, puller.retry_after
@@ -234,11 +243,11 @@ def _failure(exc: ConnectorError) -> tuple[str, str]:
 @dataclass(slots=True)
 class _Pulled:
     page: Page
-    items: list[SourceItem]
-    """The page's items after the privacy policy: what is classified and stored."""
-    prepared: PreparedPage
+    """As the connector returned it: its items have not been through the privacy policy;
+    ``prepared`` holds them once they have (see ``_prepare_and_classify``)."""
     payloads: list[str]
     """Each rejected record's payload after the privacy policy, as quarantined."""
+    prepared: PreparedPage | None = None
 
 
 _END = object()  # the puller thread's last message
@@ -374,9 +383,8 @@ class _Puller:
                 self.error = f"connector returned a repeated cursor {key[:200]}"
                 return
             seen.add(key)
-            items = [self._privacy.item(item) for item in page.items]
             payloads = [self._privacy.payload(reject.payload) for reject in page.rejects]
-            yield _Pulled(page, items, prepare(items), payloads)
+            yield _Pulled(page, payloads)
             pages += 1
             if not page.has_more or (self._max_pages is not None and pages >= self._max_pages):
                 return
@@ -387,7 +395,7 @@ class _Puller:
 _POLL = 0.005
 """Seconds between looks for the next page while the current one is being classified."""
 
-_END_PAGE = _Pulled(Page(items=[], next_cursor=None, has_more=False), [], PreparedPage({}), [])
+_END_PAGE = _Pulled(Page(items=[], next_cursor=None, has_more=False), [])
 """What ``_Puller.next`` returns once the run has no more pages."""
 
 
@@ -399,8 +407,9 @@ def _store_pages(
     puller: _Puller,
     classifier: Classifier,
     on_page: Callable[[RunSummary], None] | None,
+    privacy: Privacy,
 ) -> None:
-    """Store every page the puller gives, classifying the next one meanwhile.
+    """Store every page the puller gives, preparing and classifying the next one meanwhile.
 
     While page N is being classified (in worker processes when it is large), the next
     page is awaited; as soon as it arrives its classification starts too, and page N is
@@ -411,18 +420,18 @@ def _store_pages(
     first = puller.first()
     if first is None:
         return
-    if len(first.items) >= classifier.parallel_min:
+    if len(first.page.items) >= classifier.parallel_min:
         classifier.start()  # fork the workers now, before the puller's thread exists
     puller.start()
     pending: _Ahead | None = _classify_ahead(
-        factory, source_id, source_name, first, classifier, None
+        factory, source_id, source_name, first, classifier, None, privacy
     )
     while True:
         if pending is None:
             pulled = puller.next()
         else:
             pulled = puller.next(timeout=_POLL)
-            while pulled is None and not pending.verdicts.done():
+            while pulled is None and not pending.parts.done():
                 pulled = puller.next(timeout=_POLL)
         if pulled is None:  # the next page is not here and this one is classified: store it
             assert pending is not None
@@ -431,7 +440,9 @@ def _store_pages(
             continue
         if pulled is _END_PAGE:
             break
-        ahead = _classify_ahead(factory, source_id, source_name, pulled, classifier, pending)
+        ahead = _classify_ahead(
+            factory, source_id, source_name, pulled, classifier, pending, privacy
+        )
         if pending is not None:
             _commit(factory, source_id, run_id, pending, classifier, on_page)
         pending = ahead
@@ -443,10 +454,49 @@ def _store_pages(
 @dataclass(slots=True)
 class _Ahead:
     pulled: _Pulled
-    external_ids: list[str]
-    """The items whose content is not stored yet: the ones being classified."""
-    verdicts: PendingVerdicts
+    parts: PendingParts[_PreparedPart]
     submitted: float
+
+
+# Pages go to the workers as pulled: pickled by their constructors' arguments.
+pickle_by_fields(SourceItem)
+pickle_by_fields(Author)
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """A share of a page for a classification worker: its records as pulled, and what
+    the worker needs to prepare and classify them as storage would."""
+
+    items: list[SourceItem]
+    privacy: Privacy
+    stored: dict[str, str]
+    """External id → the content hash stored (or in flight) for the page's known items."""
+    source_name: str
+    rules: RuleSet
+
+
+@dataclass(frozen=True, slots=True)
+class _PreparedPart:
+    fields: dict[str, dict[str, Any]]
+    classified: list[str]
+    """The external ids whose content is not stored yet: the ones classified."""
+    verdicts: list[Verdict]
+
+
+def _prepare_and_classify(classifier: Classifier, part: _Part) -> _PreparedPart:
+    """The privacy policy, the stored fields and the verdicts of a share of a page.
+
+    Runs in a classification worker: the policy's redaction is the costliest step of
+    preparing a page (regular expressions over every string of every payload), and the
+    process that stores pages is the ingest's bottleneck.
+    """
+    prepared = prepare([part.privacy.item(item) for item in part.items])
+    fields = prepared.fields
+    todo = [e for e, values in fields.items() if part.stored.get(e) != values["content_hash"]]
+    facts = [facts_of(fields[e], part.source_name) for e in todo]
+    verdicts = classifier.classify_here([f.text for f in facts], facts=facts, rules=part.rules)
+    return _PreparedPart(fields, todo, verdicts)
 
 
 def _classify_ahead(
@@ -456,24 +506,35 @@ def _classify_ahead(
     pulled: _Pulled,
     classifier: Classifier,
     in_flight: _Ahead | None,
+    privacy: Privacy,
 ) -> _Ahead:
-    """Start classifying the page's new and changed items (those storage will classify).
+    """Start preparing the page and classifying its new and changed items (those storage
+    will classify), in shares over the classification workers.
 
     What is stored is read now; the page still in flight (pulled, not committed yet)
-    counts as stored. Storage checks again and classifies anything this missed.
+    counts as stored once its own preparation is done (until then its items are
+    classified again, to no harm: a verdict is used only for the content it was computed
+    on). Storage checks again and classifies anything this missed.
     """
-    fields = pulled.prepared.fields
+    items = pulled.page.items
+    external_ids = list(dict.fromkeys(storable(item.external_id) for item in items))
     with factory() as session:
-        stored = item_repository.content_hashes(session, source_id, list(fields))
+        stored = item_repository.content_hashes(session, source_id, external_ids)
         rules = current_rules(session)
-    if in_flight is not None:
-        for external_id, values in in_flight.pulled.prepared.fields.items():
-            stored[external_id] = values["content_hash"]
-    todo = [e for e, values in fields.items() if stored.get(e) != values["content_hash"]]
-    facts = [facts_of(fields[e], source_name) for e in todo]
+    if in_flight is not None and in_flight.parts.done():
+        for part in in_flight.parts.result():
+            for external_id, values in part.fields.items():
+                stored[external_id] = values["content_hash"]
+    wanted = set(external_ids)
+    stored = {e: digest for e, digest in stored.items() if e in wanted}
+    share = max(1, -(-len(items) // classifier.workers))
+    parts = [
+        _Part(list(items[start : start + share]), privacy, stored, source_name, rules)
+        for start in range(0, len(items), share)
+    ]
     started = time.perf_counter()
-    pending = classifier.submit([f.text for f in facts], facts=facts, rules=rules)
-    return _Ahead(pulled, todo, pending, started)
+    pending = classifier.submit_parts(_prepare_and_classify, parts, size=len(items))
+    return _Ahead(pulled, pending, started)
 
 
 def _commit(
@@ -484,14 +545,15 @@ def _commit(
     classifier: Classifier,
     on_page: Callable[[RunSummary], None] | None,
 ) -> None:
-    fields = ahead.pulled.prepared.fields
-    verdicts = ahead.verdicts.result()
-    if ahead.external_ids:
+    parts = ahead.parts.result()
+    prepared = PreparedPage({}, records=len(ahead.pulled.page.items))
+    for part in parts:  # in page order: the last record of an id wins, as in ``prepare``
+        prepared.fields.update(part.fields)
+        for external_id, verdict in zip(part.classified, part.verdicts, strict=True):
+            prepared.verdicts[(external_id, part.fields[external_id]["content_hash"])] = verdict
+    if any(part.classified for part in parts):
         metrics.CLASSIFICATION_SECONDS.observe(time.perf_counter() - ahead.submitted)
-    ahead.pulled.prepared.verdicts = {
-        (e, fields[e]["content_hash"]): verdict
-        for e, verdict in zip(ahead.external_ids, verdicts, strict=True)
-    }
+    ahead.pulled.prepared = prepared
     summary = _commit_page(factory, source_id, run_id, ahead.pulled, classifier)
     if on_page is not None:
         on_page(summary)
@@ -507,7 +569,9 @@ def _commit_page(
     page = pulled.page
     with unit_of_work(factory) as session:
         state = repository.state_for_update(session, source_id)
-        counts = store_page(session, source_id, pulled.items, classifier, prepared=pulled.prepared)
+        # The page's items after the privacy policy exist only as ``prepared``'s fields.
+        assert pulled.prepared is not None
+        counts = store_page(session, source_id, (), classifier, prepared=pulled.prepared)
         for reject, payload in zip(page.rejects, pulled.payloads, strict=True):
             session.add(
                 QuarantinedRecord(
