@@ -84,7 +84,10 @@ def applies(queue: str, settings: Settings) -> bool:
 
 # -- the statements ------------------------------------------------------------------------
 # psycopg prepares a statement after its fifth use on a connection, so these become
-# server-side prepared statements on every pooled connection.
+# server-side prepared statements on every pooled connection. Their rows come back in the
+# binary format: parsing 46 columns of text (times, numbers, JSON) cost psycopg more than
+# the rest of the call (client CPU per claim + close 0.69 -> 0.54 ms in process); the
+# values are the same (tests/test_queues.py compares the answers with GET /entries/{id}).
 
 _ENTRY_SQL_COLUMNS = ", ".join(ENTRY_FIELDS)
 
@@ -252,7 +255,7 @@ async def claim(
         "after": Jsonb(after, dumps=json_dumps),
     }
     async with pool.connection() as connection:
-        row = await (await connection.execute(CLAIM_SQL, values)).fetchone()
+        row = await (await connection.execute(CLAIM_SQL, values, binary=True)).fetchone()
     return _claimed(row) if row is not None else None
 
 
@@ -280,5 +283,5 @@ async def close(
         "scope": list(principal.queues or ()) if scoped else None,
     }
     async with pool.connection() as connection:
-        row = await (await connection.execute(CLOSE_SQL, values)).fetchone()
+        row = await (await connection.execute(CLOSE_SQL, values, binary=True)).fetchone()
     return _entry_state(row) if row is not None else None
