@@ -163,6 +163,16 @@ def agents(engine: Engine) -> dict[str, dict[str, str]]:
     }
 
 
+def lapse(factory: sessionmaker[Session], entry_id: int) -> None:
+    """The entry's lease ran out a second ago."""
+    with unit_of_work(factory) as session:
+        session.execute(
+            update(QueueEntry)
+            .where(QueueEntry.id == entry_id)
+            .values(lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
+
+
 def claim(client: TestClient, queue: str, who: dict[str, str]) -> Any:
     return client.post(f"/queues/{queue}/claim", headers=who)
 
@@ -230,12 +240,7 @@ def test_lease_expiry_returns_the_entry_and_the_old_holder_gets_409(
     assert timedelta(minutes=14) < lease_end - datetime.now(UTC) <= timedelta(minutes=15)
     assert claim(client, "service", agents["bob"]).status_code == 204
 
-    with unit_of_work(factory) as session:  # fifteen minutes pass
-        session.execute(
-            update(QueueEntry)
-            .where(QueueEntry.id == entry_id)
-            .values(lease_expires_at=utcnow() - timedelta(seconds=1))
-        )
+    lapse(factory, entry_id)  # fifteen minutes pass
 
     taken = claim(client, "service", agents["bob"])
     assert taken.status_code == 200
@@ -715,12 +720,7 @@ def test_on_postgresql_the_usual_claim_and_close_take_the_event_loop_path(
     # Bob's lease on the third lapses: Ann's claim goes the general way, which expires it.
     general.clear()
     assert claim(client, "service", agents["bob"]).json()["entry"]["id"] == third
-    with unit_of_work(factory) as session:  # fifteen minutes pass
-        session.execute(
-            update(QueueEntry)
-            .where(QueueEntry.id == third)
-            .values(lease_expires_at=utcnow() - timedelta(seconds=1))
-        )
+    lapse(factory, third)  # fifteen minutes pass
     again = claim(client, "service", agents["ann"])
     assert again.json()["entry"]["id"] == third
     assert general == (["_claim"] if postgres else ["_claim", "_claim"])

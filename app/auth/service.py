@@ -62,8 +62,14 @@ class Principal:
     def has_role(self, role: str) -> bool:
         return RANK[self.role] >= RANK[role]
 
+    @property
+    def scope(self) -> tuple[str, ...] | None:
+        """The queues this principal may work in; None: every queue (admins, unscoped keys)."""
+        return None if self.role == "admin" else self.queues
+
     def may_work_in(self, queue: str) -> bool:
-        return self.role == "admin" or self.queues is None or queue in self.queues
+        scope = self.scope
+        return scope is None or queue in scope
 
     def require_queue(self, queue: str) -> None:
         if not self.may_work_in(queue):

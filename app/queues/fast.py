@@ -271,7 +271,7 @@ async def close(
 ) -> EntryState | None:
     """Resolve or dismiss an entry the principal holds (as ``service.close``); None: the
     caller may not (or there is no such entry), take the general path to answer why."""
-    scoped = principal.role != "admin" and principal.queues is not None
+    scope = principal.scope
     values = {
         "entry_id": entry_id,
         "new_state": state,
@@ -280,7 +280,7 @@ async def close(
         "audit_at": utcnow(),
         "actor": principal.name,
         "action": action,
-        "scope": list(principal.queues or ()) if scoped else None,
+        "scope": list(scope) if scope is not None else None,
     }
     async with pool.connection() as connection:
         row = await (await connection.execute(CLOSE_SQL, values, binary=True)).fetchone()

@@ -202,21 +202,6 @@ def _require_holder(entry: QueueEntry | EntryState, principal: Principal) -> Non
     )
 
 
-def closing(
-    entry: EntryState, principal: Principal, now: datetime, *, state: str, note: str
-) -> tuple[EntryState, dict[str, Any], dict[str, Any]]:
-    """A locked entry as closing it (resolve, dismiss) leaves it, and its audit before/after.
-
-    Only the lease holder may close an entry, and only in a queue its key may work in.
-    """
-    principal.require_queue(entry.queue)
-    _require_holder(entry, principal)
-    closed = replace(
-        entry, state=state, note=note, closed_at=now, lease_expires_at=None, updated_at=now
-    )
-    return closed, snapshot(entry), snapshot(closed)
-
-
 def close(
     session: Session,
     principal: Principal,
@@ -227,11 +212,18 @@ def close(
     note: str,
     action: str,
 ) -> EntryState:
-    # Core statements (lock, update, audit row): closing is half of every entry's work.
+    """Resolve or dismiss: only the lease holder, only in a queue its key may work in.
+
+    Core statements (lock, update, audit row): closing is half of every entry's work.
+    """
     entry = repository.lock_state(session, entry_id)
     if entry is None:
         raise NotFound(f"no entry {entry_id}")
-    closed, before, after = closing(entry, principal, now, state=state, note=note)
+    principal.require_queue(entry.queue)
+    _require_holder(entry, principal)
+    closed = replace(
+        entry, state=state, note=note, closed_at=now, lease_expires_at=None, updated_at=now
+    )
     repository.close(session, entry.id, state, note, now)
     record(
         session,
@@ -239,8 +231,8 @@ def close(
         action=action,
         entity="queue_entry",
         entity_id=entry.id,
-        before=before,
-        after=after,
+        before=snapshot(entry),
+        after=snapshot(closed),
     )
     return closed
 
