@@ -28,6 +28,7 @@ from app.ops.health import migrations_head
 from app.ops.request_context import RequestContextMiddleware
 from app.ops.router import router as ops_router
 from app.queues import fast
+from app.queues.lane import AgentLane
 from app.queues.router import agents_router
 from app.queues.router import router as queues_router
 from app.scheduler import build_scheduler
@@ -106,6 +107,9 @@ def create_app(
     install_handlers(app)
     generate_schema = app.openapi
     app.openapi = lambda: document_problems(generate_schema())  # type: ignore[method-assign]
+    # Claims and closes, the agents' hot path, answered inside the app's middlewares but
+    # before FastAPI's routing (the innermost middleware is the one added first).
+    app.add_middleware(AgentLane, fastapi=app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Request ids and HTTP latency; probes and /metrics need no key (scraped in-cluster).
     app.add_middleware(RequestContextMiddleware)

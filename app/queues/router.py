@@ -135,12 +135,18 @@ def get_queue(queue: str, session: SessionDep, settings: SettingsDep, _: ViewerD
     },
 )
 async def claim(queue: str, request: Request, principal: ChargedAgentDep) -> Response:
-    # Claims and closes are the hottest write path. On PostgreSQL the usual case runs on the
-    # event loop (``app.queues.fast``); the rest, and SQLite, in one threadpool call for the
-    # session, the work and its commit (``run_unit``). The answer is serialised once
-    # (returning the model would have FastAPI validate it again first), and settings and
-    # sessionmaker come from the app's state: fewer dependencies to solve.
-    state = request.app.state
+    return await claim_response(request.app.state, principal, queue)
+
+
+async def claim_response(state: Any, principal: Principal, queue: str) -> Response:
+    """A claim's answer (the endpoint's body; ``app.queues.lane`` calls it directly).
+
+    Claims and closes are the hottest write path. On PostgreSQL the usual case runs on the
+    event loop (``app.queues.fast``); the rest, and SQLite, in one threadpool call for the
+    session, the work and its commit (``run_unit``). The answer is serialised once
+    (returning the model would have FastAPI validate it again first), and settings and
+    sessionmaker come from the app's state: fewer dependencies to solve.
+    """
     settings: Settings = state.settings
     pool = state.claims_pool
     answer = None
@@ -185,7 +191,9 @@ def heartbeat(
 async def resolve(
     entry_id: RowId, body: ResolveBody, request: Request, principal: ChargedAgentDep
 ) -> Response:
-    return await _close(request, principal, entry_id, "resolved", body.note, "entry.resolve")
+    return await close_response(
+        request.app.state, principal, entry_id, "resolved", body.note, "entry.resolve"
+    )
 
 
 @entries_router.post(
@@ -205,15 +213,16 @@ def release(entry_id: RowId, session: SessionDep, principal: AgentDep) -> EntryR
 async def dismiss(
     entry_id: RowId, body: DismissBody, request: Request, principal: ChargedAgentDep
 ) -> Response:
-    return await _close(request, principal, entry_id, "dismissed", body.reason, "entry.dismiss")
+    return await close_response(
+        request.app.state, principal, entry_id, "dismissed", body.reason, "entry.dismiss"
+    )
 
 
-async def _close(
-    request: Request, principal: Principal, entry_id: int, state: str, note: str, action: str
+async def close_response(
+    app_state: Any, principal: Principal, entry_id: int, state: str, note: str, action: str
 ) -> Response:
-    """Resolve or dismiss: on the event loop on PostgreSQL (``app.queues.fast``), else in
-    one threadpool call."""
-    app_state = request.app.state
+    """Resolve or dismiss (the endpoints' body; ``app.queues.lane`` calls it directly): on
+    the event loop on PostgreSQL (``app.queues.fast``), else in one threadpool call."""
     pool = app_state.claims_pool
     answer = None
     if pool is not None:
