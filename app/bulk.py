@@ -119,14 +119,20 @@ _MISSING = object()
 
 def _columns(
     table: Table, columns: Sequence[str], dialect: Dialect, rows: Sequence[Mapping[str, Any]]
-) -> list[list[Any]]:
+) -> list[Sequence[Any]]:
     """Each column's values of ``rows``, converted for the driver: column by column, one
     processor call per value through ``map``."""
-    converted: list[list[Any]] = []
-    for name in columns:
-        values = [row[name] for row in rows]
+    return _converted(table, columns, dialect, [[row[name] for row in rows] for name in columns])
+
+
+def _converted(
+    table: Table, columns: Sequence[str], dialect: Dialect, values: Sequence[Sequence[Any]]
+) -> list[Sequence[Any]]:
+    """``values`` (one sequence per column of ``columns``) converted for the driver."""
+    converted: list[Sequence[Any]] = []
+    for name, column in zip(columns, values, strict=True):
         convert = _memoised(converter(table, name, dialect))
-        converted.append(values if convert is None else list(map(convert, values)))
+        converted.append(column if convert is None else list(map(convert, column)))
     return converted
 
 
@@ -286,30 +292,46 @@ def add_returning(
     keys must be distinct. Returns the counters after the upsert, one tuple per row of
     ``rows`` in the same order.
     """
-    if not rows:
+    columns = [[row[name] for row in rows] for name in (*keys, *counters)]
+    return add_returning_columns(session, entity, keys, counters, columns, chunk=chunk)
+
+
+def add_returning_columns(
+    session: Session,
+    entity: Any,
+    keys: Sequence[str],
+    counters: Sequence[str],
+    columns: Sequence[Sequence[Any]],
+    *,
+    chunk: int = 500,
+) -> list[tuple[Any, ...]]:
+    """``add_returning`` of rows given column by column: ``columns`` holds one sequence
+    of values per name of ``keys`` then ``counters``, all of the same length (a page's
+    thousands of rows need no mapping each)."""
+    if not columns or not columns[0]:
         return []
     table = _table(entity)
     connection = session.connection()
     dialect = connection.dialect
+    names = [*keys, *counters]
+    bound = _converted(table, names, dialect, columns)
     if dialect.name == "postgresql":
-        return _add_returning_unnest(connection, table, keys, counters, rows)
+        return _add_returning_unnest(connection, table, keys, counters, bound)
     quote = dialect.identifier_preparer.quote
-    columns = [*keys, *counters]
     name = quote(table.name)
     placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
-    group = "(" + ", ".join([placeholder] * len(columns)) + ")"
-    head = f"INSERT INTO {name} ({', '.join(quote(c) for c in columns)}) VALUES "
+    group = "(" + ", ".join([placeholder] * len(names)) + ")"
+    head = f"INSERT INTO {name} ({', '.join(quote(c) for c in names)}) VALUES "
     tail = (
         f" ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET "
         + ", ".join(f"{quote(c)} = {name}.{quote(c)} + excluded.{quote(c)}" for c in counters)
-        + f" RETURNING {', '.join(quote(c) for c in columns)}"
+        + f" RETURNING {', '.join(quote(c) for c in names)}"
     )
     found: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-    bound = _columns(table, columns, dialect, rows)
     bound_keys = list(zip(*bound[: len(keys)], strict=True))
     bound_rows = list(zip(*bound, strict=True))
     width = len(keys)
-    for offset in range(0, len(rows), chunk):
+    for offset in range(0, len(bound_rows), chunk):
         part = bound_rows[offset : offset + chunk]
         sql = head + ", ".join([group] * len(part)) + tail
         for returned in connection.exec_driver_sql(sql, tuple(chain.from_iterable(part))).all():
@@ -323,9 +345,10 @@ def _add_returning_unnest(
     table: Table,
     keys: Sequence[str],
     counters: Sequence[str],
-    rows: Sequence[Mapping[str, Any]],
+    arrays: Sequence[Sequence[Any]],
 ) -> list[tuple[Any, ...]]:
-    """PostgreSQL: all the rows in one statement, sent as one JSON document.
+    """PostgreSQL: all the rows (converted values, column by column) in one statement,
+    sent as one JSON document.
 
     ``jsonb_populate_recordset`` gives the rows the table's own column types; the
     document is written by orjson in C, where psycopg dumps an array (the former
@@ -335,7 +358,6 @@ def _add_returning_unnest(
     dialect = connection.dialect
     quote = dialect.identifier_preparer.quote
     columns = [*keys, *counters]
-    arrays = _columns(table, columns, dialect, rows)
     name = quote(table.name)
     listed = ", ".join(quote(c) for c in columns)
     conflict = (
@@ -351,7 +373,7 @@ def _add_returning_unnest(
     except TypeError:
         casts = [f"%s::{table.c[c].type.compile(dialect=dialect)}[]" for c in columns]
         source = f"SELECT * FROM unnest({', '.join(casts)})"
-        parameters = tuple(arrays)
+        parameters = tuple(map(list, arrays))  # psycopg binds lists as arrays, not tuples
     else:
         source = f"SELECT {listed} FROM jsonb_populate_recordset(NULL::{name}, %s::jsonb)"
         parameters = (document.decode(),)

@@ -28,14 +28,15 @@ class Privacy:
     def item(self, source_item: SourceItem) -> SourceItem:
         """The item as it may be classified and stored."""
         changes: dict[str, object] = {}
+        known: dict[str, str] = {}  # the payload repeats the text and title: redact them once
         if self.redact:
-            changes["text"] = redact(source_item.text)
+            changes["text"] = known[source_item.text] = redact(source_item.text)
             if source_item.title is not None:
-                changes["title"] = redact(source_item.title)
+                changes["title"] = known[source_item.title] = redact(source_item.title)
         if self.raw_payload == "drop":
             changes["raw"] = _marker_only(source_item)
         elif self.raw_payload == "redact":
-            changes["raw"] = redact_json(dict(source_item.raw))
+            changes["raw"] = redact_json(source_item.raw, known)
         return dataclasses.replace(source_item, **changes) if changes else source_item  # type: ignore[arg-type]
 
     def payload(self, text: str) -> str:

@@ -63,14 +63,25 @@ def _phone(match: re.Match[str]) -> str:
 
 
 _DIGIT = re.compile(r"\d")
+# A card (13-19 digits) or a phone that is replaced (9-15 digits) lies within one run of
+# the only characters their patterns match (digits, spaces, dashes, parentheses, plus
+# signs) that holds nine digits or more; an address needs an "@". Time stamps, URLs, ids,
+# versions, short numbers and plain prose have neither, and one scan for them is much
+# cheaper than the three patterns. A run is matched from its first digit.
+_RUN = re.compile(r"\d[\d ()+-]{8,}")
+_SEPARATORS = " ()+-"
+
+
+def _may_change(text: str) -> bool:
+    return "@" in text or any(
+        len(run) - sum(map(run.count, _SEPARATORS)) >= 9 for run in _RUN.findall(text)
+    )
 
 
 def redact(text: str) -> str:
     """``text`` with e-mail addresses, card-like and phone numbers replaced by markers."""
-    if not text:
+    if not text or not _may_change(text):
         return text
-    # Cards and phones need digits, addresses an "@": most strings have neither, and one
-    # scan for them is much cheaper than the three patterns.
     if _DIGIT.search(text):
         text = CARD.sub(_card, text)
     if "@" in text:
@@ -80,12 +91,30 @@ def redact(text: str) -> str:
     return text
 
 
-def redact_json(value: Any) -> Any:
-    """Every string inside a JSON value redacted; keys and non-strings untouched."""
+def redact_json(value: Any, known: Mapping[str, str] | None = None) -> Any:
+    """Every string inside a JSON value redacted; keys and non-strings untouched.
+
+    ``known`` maps strings already redacted (an item's text and title, which its payload
+    repeats) to their redacted form, so they are not redacted twice.
+    """
+    return _redact_json(value, known or {})
+
+
+def _redact_json(value: Any, known: Mapping[str, str]) -> Any:
+    kind = type(value)  # the exact JSON types first: isinstance of an ABC is slow
+    if kind is str:
+        done = known.get(value)
+        return redact(value) if done is None else done
+    if kind is dict:
+        return {key: _redact_json(inner, known) for key, inner in value.items()}
+    if kind is list:
+        return [_redact_json(inner, known) for inner in value]
+    if kind is int or kind is bool or kind is float or value is None:
+        return value
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, Mapping):
-        return {key: redact_json(inner) for key, inner in value.items()}
+        return {key: _redact_json(inner, known) for key, inner in value.items()}
     if isinstance(value, list | tuple):
-        return [redact_json(inner) for inner in value]
+        return [_redact_json(inner, known) for inner in value]
     return value

@@ -58,11 +58,14 @@ def bump_authors(session: Session, deltas: Sequence[tuple[AuthorKey, int]]) -> d
     upsert returning the new counts, so two writers (two sources syncing at once) never
     both see an author "appear".
     """
-    rows = [
-        {**dict(zip(AUTHOR_KEY_COLUMNS, key, strict=True)), "items": delta} for key, delta in deltas
-    ]
-    counts = bulk.add_returning(session, SignalAuthor, AUTHOR_KEY_COLUMNS, ("items",), rows)
-    return {key: int(values[0]) for (key, _), values in zip(deltas, counts, strict=True)}
+    if not deltas:
+        return {}
+    keys, items = zip(*deltas, strict=True)
+    columns = [*zip(*keys, strict=True), items]  # column by column: no mapping per row
+    counts = bulk.add_returning_columns(
+        session, SignalAuthor, AUTHOR_KEY_COLUMNS, ("items",), columns
+    )
+    return {key: int(values[0]) for key, values in zip(keys, counts, strict=True)}
 
 
 def delete_authors(session: Session, keys: Sequence[AuthorKey]) -> None:

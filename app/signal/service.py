@@ -234,7 +234,9 @@ class RollupDeltas:
     def __init__(self) -> None:
         self._rows: dict[RollupKey, list[float]] = defaultdict(_counters)
         self._buckets: dict[BucketKey, list[float]] = defaultdict(_counters)
-        self._authors: dict[AuthorKey, int] = defaultdict(int)
+        # Per bucket, each author's item count delta: a page's ~6,000 author keys share a
+        # few hundred buckets, and flush sorts the buckets, then each one's authors.
+        self._authors: dict[BucketKey, dict[str, int]] = defaultdict(dict)
         self._arrivals: list[tuple[str, int]] = []
 
     def add(self, contribution: Contribution | None, sign: int = 1) -> None:
@@ -257,7 +259,8 @@ class RollupDeltas:
                 row[4] += compound
                 row[5] += demand
                 if author:
-                    self._authors[(granularity, start, queue, name, author)] += sign
+                    present = self._authors[key]
+                    present[author] = present.get(author, 0) + sign
 
     def move(self, old: Contribution | None, new: Contribution | None) -> None:
         if old == new:
@@ -275,8 +278,12 @@ class RollupDeltas:
         ]
         repository.upsert_deltas(session, rows)
         authors: dict[BucketKey, int] = defaultdict(int)
-        # A fixed order: no deadlocks. One upsert for all the page's author keys.
-        changed = [(key, delta) for key, delta in sorted(self._authors.items()) if delta != 0]
+        # A fixed order: no deadlocks. One upsert for all the page's author keys, in the
+        # order of the (bucket, author) keys sorted as a whole.
+        changed: list[tuple[AuthorKey, int]] = []
+        for bucket_key in sorted(self._authors):
+            present = sorted(self._authors[bucket_key].items())
+            changed.extend(((*bucket_key, a), delta) for a, delta in present if delta != 0)
         counts = repository.bump_authors(session, changed)
         emptied: list[AuthorKey] = []
         for key, delta in changed:
@@ -316,10 +323,10 @@ class RollupDeltas:
 
     def snapshot(self) -> SignalState:
         """The collected deltas as absolute state (used to recompute from scratch)."""
-        authors: dict[BucketKey, int] = defaultdict(int)
-        for key, count in self._authors.items():
-            if count > 0:
-                authors[key[:4]] += 1
+        authors = {
+            key: sum(count > 0 for count in present.values())
+            for key, present in self._authors.items()
+        }
         return SignalState(
             rollups={key: _rounded(v) for key, v in self._rows.items() if v[0]},
             buckets={
