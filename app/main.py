@@ -109,7 +109,7 @@ def create_app(
     app.openapi = lambda: document_problems(generate_schema())  # type: ignore[method-assign]
     # Claims and closes, the agents' hot path, answered inside the app's middlewares but
     # before FastAPI's routing (the innermost middleware is the one added first).
-    app.add_middleware(AgentLane, fastapi=app)
+    app.add_middleware(AgentLane)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Request ids and HTTP latency; probes and /metrics need no key (scraped in-cluster).
     app.add_middleware(RequestContextMiddleware)

@@ -28,7 +28,6 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -55,6 +54,13 @@ _CLOSES: dict[str, tuple[type[BaseModel], str, str, str]] = {
 
 Handler = Callable[[Principal], Awaitable[Response]]
 
+# The declared routes (the metrics' labels): the agents' router is included as it is.
+ROUTES: dict[str, BaseRoute] = {
+    path: route
+    for route in router.agents_router.routes
+    if isinstance(path := getattr(route, "path", None), str)
+}
+
 
 class AgentLane:
     """Answers claim, resolve and dismiss before FastAPI's routing (module docstring).
@@ -62,21 +68,8 @@ class AgentLane:
     Install as the innermost middleware (``app.add_middleware`` first).
     """
 
-    def __init__(self, app: ASGIApp, fastapi: FastAPI) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.fastapi = fastapi
-        self._routes: dict[str, BaseRoute] | None = None
-
-    def route(self, template: str) -> BaseRoute | None:
-        """The declared route for ``template`` (the metrics' label), found once: in the
-        agents' router, which the app includes as it is (no prefix)."""
-        if self._routes is None:
-            self._routes = {
-                path: route
-                for route in router.agents_router.routes
-                if isinstance(path := getattr(route, "path", None), str)
-            }
-        return self._routes.get(template)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -128,11 +121,7 @@ class AgentLane:
     async def answer(
         self, scope: Scope, receive: Receive, send: Send, template: str, handler: Handler
     ) -> None:
-        route = self.route(template)
-        if route is None:  # pragma: no cover - the routes are declared in app.queues.router
-            await self.app(scope, receive, send)
-            return
-        scope["route"] = route
+        scope["route"] = ROUTES[template]
         request = Request(scope, receive)
         try:
             principal = await get_principal(request)
@@ -145,7 +134,7 @@ class AgentLane:
     async def handled(self, request: Request, exc: Exception) -> Response:
         """The app's answer to ``exc``, as Starlette's exception middleware finds it: by
         status code for an HTTP exception, then by the exception's classes in order."""
-        handlers: dict[Any, Callable[..., Any]] = self.fastapi.exception_handlers
+        handlers: dict[Any, Callable[..., Any]] = request.app.exception_handlers
         handler = None
         if isinstance(exc, HTTPException):
             handler = handlers.get(exc.status_code)
@@ -170,30 +159,27 @@ def json_content(scope: Scope) -> bool:
 
 
 async def read_body(receive: Receive) -> tuple[bytes, Receive]:
-    """The whole request body, and a ``receive`` that hands it out again (then waits for
-    the client's disconnect as the original would)."""
+    """The whole request body, and a ``receive`` that hands it out again (or the client's
+    disconnect, if it went away meanwhile), then reads on from the original."""
     chunks: list[bytes] = []
+    disconnect: Message | None = None
     while True:
         message = await receive()
         if message["type"] != "http.request":  # the client went away: let the app see it
-            pending: list[Message] = [message]
+            disconnect = message
             break
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            pending = []
             break
     body = b"".join(chunks)
+    first = disconnect or {"type": "http.request", "body": body, "more_body": False}
     replayed = False
 
     async def replay() -> Message:
         nonlocal replayed
-        if not replayed:
-            replayed = True
-            if pending:
-                return pending.pop()
-            return {"type": "http.request", "body": body, "more_body": False}
-        if pending:
-            return pending.pop()
-        return await receive()
+        if replayed:
+            return await receive()
+        replayed = True
+        return first
 
     return body, replay
