@@ -24,9 +24,23 @@ class QueueEntry(Base):
 
     __tablename__ = "queue_entry"
     __table_args__ = (
-        # The pull order: highest rank first, then the oldest (lowest id).
-        Index("ix_queue_entry_pull", "queue", "state", "rank", "id"),
-        Index("ix_queue_entry_lease", "state", "lease_expires_at"),
+        # What a claim checks reads claimed entries only: lapsed leases and the queue's WIP
+        # (by queue), the agent's WIP (by holder). Partial, so a bitmap scan never walks
+        # every version of every entry ever claimed (0011).
+        Index(
+            "ix_queue_entry_lease",
+            "queue",
+            "lease_expires_at",
+            sqlite_where=text("state = 'claimed'"),
+            postgresql_where=text("state = 'claimed'"),
+        ),
+        Index(
+            "ix_queue_entry_holder",
+            "claimed_by",
+            "lease_expires_at",
+            sqlite_where=text("state = 'claimed'"),
+            postgresql_where=text("state = 'claimed'"),
+        ),
         # An item has one current entry; re-routed entries stay as history.
         Index(
             "uq_queue_entry_current_item",
@@ -56,6 +70,17 @@ class QueueEntry(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+# The pull order: highest rank first, then the oldest (lowest id). The index is in that order,
+# so a claim reads the entries it takes, not the whole queue (migration 0011).
+Index(
+    "ix_queue_entry_pull",
+    QueueEntry.queue,
+    QueueEntry.state,
+    QueueEntry.rank.desc(),
+    QueueEntry.id,
+)
 
 
 class PriorityWeights(Base):
