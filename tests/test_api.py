@@ -5,6 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, delete
+
+from app.items.models import Classification
+from app.queues.models import QueueEntry
+from tests.conftest import api_key
 
 PROBLEM = "application/problem+json"
 
@@ -104,6 +109,61 @@ def test_item_detail_has_routing_reason_and_raw(client: TestClient) -> None:
     assert detail["route"]["queue"] in {"product", "marketing", "sales", "service"}
     assert set(detail["route"]["scores"]) == {"product", "marketing", "sales", "service"}
     assert detail["entry"]["state"] == "open"
+
+
+def test_every_listed_item_equals_its_detail_without_the_payload(
+    client: TestClient, engine: Engine
+) -> None:
+    """GET /items reads plain columns; GET /items/{id} the mapped objects: the same answer.
+
+    With a claimed entry (holder and lease), a resolved one, an item with no entry and one
+    with neither entry nor verdict among them."""
+    synced_demo(client)
+    agent = {"Authorization": f"Bearer {api_key(engine, 'lister', 'agent')}"}
+    held = client.post("/queues/service/claim", headers=agent).json()["entry"]
+    done = client.post("/queues/product/claim", headers=agent).json()["entry"]
+    resolved = client.post(f"/entries/{done['id']}/resolve", json={"note": "ok"}, headers=agent)
+    assert resolved.status_code == 200, resolved.text
+    listed = []
+    cursor = None
+    while True:
+        params = {"limit": 37, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/items", params=params).json()
+        listed.extend(page["items"])
+        if (cursor := page["next_cursor"]) is None:
+            break
+    bare, unrouted = listed[3]["id"], listed[4]["id"]
+    with engine.begin() as connection:  # as after an operator's clean-up: rows gone
+        connection.execute(delete(QueueEntry).where(QueueEntry.item_id.in_([bare, unrouted])))
+        connection.execute(delete(Classification).where(Classification.item_id == bare))
+    listed[3:5] = [
+        client.get("/items", params={"limit": 1, "cursor": cursor_before(client, item)}).json()[
+            "items"
+        ][0]
+        for item in (bare, unrouted)
+    ]
+
+    assert len(listed) == len({item["id"] for item in listed}) >= 300
+    for item in listed:
+        detail = client.get(f"/items/{item['id']}").json()
+        assert detail.pop("raw") is not None
+        assert item == detail
+    by_id = {item["id"]: item for item in listed}
+    assert by_id[held["item_id"]]["entry"]["claimed_by"] == "lister"
+    assert by_id[held["item_id"]]["entry"]["lease_expires_at"] is not None
+    assert by_id[done["item_id"]]["entry"]["state"] == "resolved"
+    assert by_id[bare]["entry"] is None
+    assert by_id[bare]["route"] is None
+    assert by_id[bare]["sentiment"] is None
+    assert by_id[unrouted]["entry"] is None
+    assert by_id[unrouted]["route"] is not None
+
+
+def cursor_before(client: TestClient, item_id: int) -> str:
+    """A cursor whose page starts at ``item_id`` (the cursor names the id after it)."""
+    from app.pagination import encode_cursor
+
+    return encode_cursor({"before": item_id + 1})
 
 
 def test_errors_are_problem_json(client: TestClient) -> None:

@@ -26,7 +26,6 @@ from app.deps import SessionDep, SettingsDep
 from app.errors import InvalidInput
 from app.feed import repository
 from app.items import repository as items_repository
-from app.items.models import Item
 from app.items.router import to_read
 from app.items.schemas import ItemRead
 from app.pagination import decode_cursor, encode_cursor
@@ -95,9 +94,7 @@ def read_feed(
     ids = sorted({event.item_id for event in events})
     rows = {
         item.id: (item, verdict, entry)
-        for item, verdict, entry in session.execute(
-            items_repository.listing().where(Item.id.in_(ids))
-        ).all()
+        for item, verdict, entry in items_repository.listed(session, limit=len(ids), ids=ids)
     }
     entries = [
         FeedEntry(

@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import ColumnElement, Select, or_, select, update
 from sqlalchemy.orm import Session
 
 from app import bulk
@@ -14,6 +14,8 @@ from app.queues.models import Correction, QueueEntry
 from app.sources.models import Source
 
 CHUNK = 500
+
+_Selected = TypeVar("_Selected", bound=Select[*tuple[Any, ...]])
 
 
 _STORED_IDS = "SELECT id, external_id FROM item WHERE source_id = {p} AND external_id {in}"
@@ -112,10 +114,127 @@ def listing(
     dedupe_group_id: int | None = None,
 ) -> Select[Item, Classification, QueueEntry]:
     """Newest first by id (a stable order for cursor pagination), with routing joined."""
-    statement = (
-        select(Item, Classification, QueueEntry)
-        .outerjoin(Classification, Classification.item_id == Item.id)
-        .outerjoin(QueueEntry, (QueueEntry.item_id == Item.id) & (QueueEntry.state != "rerouted"))
+    return _filtered(
+        select(Item, Classification, QueueEntry),
+        queue=queue,
+        channel=channel,
+        sentiment=sentiment,
+        since=since,
+        before_id=before_id,
+        thread_id=thread_id,
+        dedupe_group_id=dedupe_group_id,
+    )
+
+
+class ItemRow(NamedTuple):
+    """The item columns a listing shows (all but the raw payload and the author's address)."""
+
+    id: int
+    source_id: int
+    external_id: str
+    channel: str
+    kind: str
+    title: str | None
+    text: str
+    author_id: str | None
+    author_handle: str | None
+    author_name: str | None
+    author_followers: int | None
+    created_at: datetime
+    updated_at: datetime | None
+    url: str | None
+    metrics: dict[str, Any]
+    lang: str | None
+    thread_id: str | None
+    deleted_at: datetime | None
+    identity_id: int | None
+    dedupe_group_id: int | None
+    dedupe_reason: str | None
+
+
+class VerdictRow(NamedTuple):
+    sentiment: str
+    compound: float
+    queue: str
+    confidence: float
+    triage: bool
+    reason: str
+    scores: dict[str, Any]
+    model_version: str
+
+
+class EntryRow(NamedTuple):
+    id: int
+    queue: str
+    state: str
+    routed_by: str
+    claimed_by: str | None
+    lease_expires_at: datetime | None
+
+
+Listed = tuple[ItemRow, VerdictRow | None, EntryRow | None]
+
+# Columns, not ORM objects: a page of 50 built three mapped objects per row (and decoded each
+# item's raw payload, which a listing does not show). After the item's columns: whether there
+# is a verdict, its columns, whether there is an entry, its columns.
+_ITEM_END = len(ItemRow._fields)
+_VERDICT_END = _ITEM_END + 1 + len(VerdictRow._fields)
+_LISTED_COLUMNS: list[ColumnElement[Any]] = [
+    *(Item.__table__.c[name] for name in ItemRow._fields),
+    Classification.item_id.is_not(None),
+    *(Classification.__table__.c[name] for name in VerdictRow._fields),
+    QueueEntry.id.is_not(None),
+    *(QueueEntry.__table__.c[name] for name in EntryRow._fields),
+]
+
+
+def listed(
+    session: Session,
+    *,
+    limit: int,
+    queue: str | None = None,
+    channel: str | None = None,
+    sentiment: str | None = None,
+    since: datetime | None = None,
+    before_id: int | None = None,
+    thread_id: str | None = None,
+    dedupe_group_id: int | None = None,
+    ids: Sequence[int] | None = None,
+) -> list[Listed]:
+    """What ``listing`` selects (or the items ``ids``), as plain rows, up to ``limit``."""
+    statement = _filtered(
+        select(*_LISTED_COLUMNS),
+        queue=queue,
+        channel=channel,
+        sentiment=sentiment,
+        since=since,
+        before_id=before_id,
+        thread_id=thread_id,
+        dedupe_group_id=dedupe_group_id,
+    )
+    if ids is not None:
+        statement = statement.where(Item.id.in_(list(ids)))
+    found: list[Listed] = []
+    for row in session.execute(statement.limit(limit)):
+        verdict = VerdictRow._make(row[_ITEM_END + 1 : _VERDICT_END]) if row[_ITEM_END] else None
+        entry = EntryRow._make(row[_VERDICT_END + 1 :]) if row[_VERDICT_END] else None
+        found.append((ItemRow._make(row[:_ITEM_END]), verdict, entry))
+    return found
+
+
+def _filtered(
+    statement: _Selected,
+    *,
+    queue: str | None,
+    channel: str | None,
+    sentiment: str | None,
+    since: datetime | None,
+    before_id: int | None,
+    thread_id: str | None,
+    dedupe_group_id: int | None,
+) -> _Selected:
+    statement = statement.outerjoin(Classification, Classification.item_id == Item.id).outerjoin(
+        QueueEntry, (QueueEntry.item_id == Item.id) & (QueueEntry.state != "rerouted")
     )
     if queue is not None:
         statement = statement.where(QueueEntry.queue == queue)

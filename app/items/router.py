@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Query
-from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from app.db import MAX_ID, as_utc, utcnow
@@ -25,7 +24,7 @@ from app.items.schemas import (
     VotesRead,
 )
 from app.pagination import decode_cursor, encode_cursor
-from app.queues.models import QUEUE_NAMES, QueueEntry
+from app.queues.models import QUEUE_NAMES
 from app.signal.service import bucket_start
 
 if TYPE_CHECKING:  # a claim's plain rows; app.queues imports this module
@@ -55,8 +54,8 @@ class CurrentEntry(Protocol):
 
 
 def to_read(
-    item: Item | ItemView,
-    verdict: Classification | VerdictView | None,
+    item: Item | ItemView | repository.ItemRow,
+    verdict: Classification | VerdictView | repository.VerdictRow | None,
     entry: CurrentEntry | None,
     *,
     detail: bool = False,
@@ -111,6 +110,8 @@ def to_read(
         else None,
     }
     if detail:
+        if isinstance(item, repository.ItemRow):
+            raise TypeError("a listed row holds no raw payload")
         return ItemDetail(raw=item.raw, **values)
     return ItemRead(**values)
 
@@ -139,25 +140,21 @@ async def list_items(
         if not isinstance(position.get("before"), int):
             raise InvalidInput("invalid cursor: pass the next_cursor you were given")
         before_id = position["before"]
-    statement = repository.listing(
-        queue=queue,
-        channel=channel,
-        sentiment=sentiment,
-        since=as_utc(since) if since else None,
-        before_id=before_id,
-        thread_id=thread_id,
-        dedupe_group_id=dedupe_group_id,
-    )
+    filters = {
+        "queue": queue,
+        "channel": channel,
+        "sentiment": sentiment,
+        "since": as_utc(since) if since else None,
+        "before_id": before_id,
+        "thread_id": thread_id,
+        "dedupe_group_id": dedupe_group_id,
+    }
     # async with one threadpool call for the query and the commit (see app.deps).
-    return await run_committed(
-        session, _page, session, statement, min(limit, settings.page_size_max)
-    )
+    return await run_committed(session, _page, session, filters, min(limit, settings.page_size_max))
 
 
-def _page(
-    session: Session, statement: Select[Item, Classification, QueueEntry], limit: int
-) -> ItemPage:
-    rows = session.execute(statement.limit(limit + 1)).all()
+def _page(session: Session, filters: dict[str, Any], limit: int) -> ItemPage:
+    rows = repository.listed(session, limit=limit + 1, **filters)
     page = [to_read(item, verdict, entry) for item, verdict, entry in rows[:limit]]
     next_cursor = encode_cursor({"before": page[-1].id}) if len(rows) > limit else None
     return ItemPage(items=page, next_cursor=next_cursor)
