@@ -94,7 +94,9 @@ def read_feed(
     ids = sorted({event.item_id for event in events})
     rows = {
         item.id: (item, verdict, entry)
-        for item, verdict, entry in items_repository.listed(session, limit=len(ids), ids=ids)
+        for item, verdict, entry in items_repository.listed(
+            session, items_repository.ListFilter(ids=ids), limit=len(ids)
+        )
     }
     entries = [
         FeedEntry(

@@ -103,27 +103,24 @@ def current_entries(session: Session, item_ids: Sequence[int]) -> dict[int, Queu
     return found
 
 
-def listing(
-    *,
-    queue: str | None = None,
-    channel: str | None = None,
-    sentiment: str | None = None,
-    since: datetime | None = None,
-    before_id: int | None = None,
-    thread_id: str | None = None,
-    dedupe_group_id: int | None = None,
-) -> Select[Item, Classification, QueueEntry]:
-    """Newest first by id (a stable order for cursor pagination), with routing joined."""
-    return _filtered(
-        select(Item, Classification, QueueEntry),
-        queue=queue,
-        channel=channel,
-        sentiment=sentiment,
-        since=since,
-        before_id=before_id,
-        thread_id=thread_id,
-        dedupe_group_id=dedupe_group_id,
-    )
+def listing() -> Select[Item, Classification, QueueEntry]:
+    """Every item with its verdict and current entry as mapped objects, newest first (one
+    item's detail: add a ``where``; pages of a listing: ``listed``)."""
+    return _joined(select(Item, Classification, QueueEntry))
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilter:
+    """What a listing is narrowed to (``None``: not narrowed)."""
+
+    queue: str | None = None
+    channel: str | None = None
+    sentiment: str | None = None
+    since: datetime | None = None
+    before_id: int | None = None
+    thread_id: str | None = None
+    dedupe_group_id: int | None = None
+    ids: Sequence[int] | None = None
 
 
 class ItemRow(NamedTuple):
@@ -188,32 +185,26 @@ _LISTED_COLUMNS: list[ColumnElement[Any]] = [
 ]
 
 
-def listed(
-    session: Session,
-    *,
-    limit: int,
-    queue: str | None = None,
-    channel: str | None = None,
-    sentiment: str | None = None,
-    since: datetime | None = None,
-    before_id: int | None = None,
-    thread_id: str | None = None,
-    dedupe_group_id: int | None = None,
-    ids: Sequence[int] | None = None,
-) -> list[Listed]:
-    """What ``listing`` selects (or the items ``ids``), as plain rows, up to ``limit``."""
-    statement = _filtered(
-        select(*_LISTED_COLUMNS),
-        queue=queue,
-        channel=channel,
-        sentiment=sentiment,
-        since=since,
-        before_id=before_id,
-        thread_id=thread_id,
-        dedupe_group_id=dedupe_group_id,
-    )
-    if ids is not None:
-        statement = statement.where(Item.id.in_(list(ids)))
+def listed(session: Session, where: ListFilter, *, limit: int) -> list[Listed]:
+    """The items ``where`` selects, newest first, as plain rows, up to ``limit``."""
+    statement = _joined(select(*_LISTED_COLUMNS))
+    if where.queue is not None:
+        statement = statement.where(QueueEntry.queue == where.queue)
+    if where.channel is not None:
+        statement = statement.where(Item.channel == where.channel)
+    if where.sentiment is not None:
+        statement = statement.where(Classification.sentiment == where.sentiment)
+    if where.since is not None:
+        statement = statement.where(Item.created_at >= where.since)
+    if where.before_id is not None:
+        statement = statement.where(Item.id < where.before_id)
+    if where.thread_id is not None:
+        statement = statement.where(Item.thread_id == where.thread_id)
+    if where.dedupe_group_id is not None:  # the group is named after its first item
+        group = where.dedupe_group_id
+        statement = statement.where(or_(Item.dedupe_group_id == group, Item.id == group))
+    if where.ids is not None:
+        statement = statement.where(Item.id.in_(list(where.ids)))
     found: list[Listed] = []
     for row in session.execute(statement.limit(limit)):
         verdict = VerdictRow._make(row[_ITEM_END + 1 : _VERDICT_END]) if row[_ITEM_END] else None
@@ -222,37 +213,13 @@ def listed(
     return found
 
 
-def _filtered(
-    statement: _Selected,
-    *,
-    queue: str | None,
-    channel: str | None,
-    sentiment: str | None,
-    since: datetime | None,
-    before_id: int | None,
-    thread_id: str | None,
-    dedupe_group_id: int | None,
-) -> _Selected:
-    statement = statement.outerjoin(Classification, Classification.item_id == Item.id).outerjoin(
-        QueueEntry, (QueueEntry.item_id == Item.id) & (QueueEntry.state != "rerouted")
+def _joined(statement: _Selected) -> _Selected:
+    """``statement`` from items with their verdicts and current entries, newest first."""
+    return (
+        statement.outerjoin(Classification, Classification.item_id == Item.id)
+        .outerjoin(QueueEntry, (QueueEntry.item_id == Item.id) & (QueueEntry.state != "rerouted"))
+        .order_by(Item.id.desc())
     )
-    if queue is not None:
-        statement = statement.where(QueueEntry.queue == queue)
-    if channel is not None:
-        statement = statement.where(Item.channel == channel)
-    if sentiment is not None:
-        statement = statement.where(Classification.sentiment == sentiment)
-    if since is not None:
-        statement = statement.where(Item.created_at >= since)
-    if before_id is not None:
-        statement = statement.where(Item.id < before_id)
-    if thread_id is not None:
-        statement = statement.where(Item.thread_id == thread_id)
-    if dedupe_group_id is not None:  # the group is named after its first item
-        statement = statement.where(
-            or_(Item.dedupe_group_id == dedupe_group_id, Item.id == dedupe_group_id)
-        )
-    return statement.order_by(Item.id.desc())
 
 
 def history(session: Session, item_id: int) -> Sequence[ItemMetricSnapshot]:

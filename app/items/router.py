@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
@@ -27,9 +27,6 @@ from app.pagination import decode_cursor, encode_cursor
 from app.queues.models import QUEUE_NAMES
 from app.signal.service import bucket_start
 
-if TYPE_CHECKING:  # a claim's plain rows; app.queues imports this module
-    from app.queues.fast import ItemView, VerdictView
-
 router = APIRouter(prefix="/items", tags=["items"])
 
 QueueName = Literal["product", "marketing", "sales", "service", "triage"]
@@ -53,14 +50,30 @@ class CurrentEntry(Protocol):
     def lease_expires_at(self) -> datetime | None: ...
 
 
+ItemColumns = Item | repository.ItemRow
+VerdictColumns = Classification | repository.VerdictRow
+
+
 def to_read(
-    item: Item | ItemView | repository.ItemRow,
-    verdict: Classification | VerdictView | repository.VerdictRow | None,
-    entry: CurrentEntry | None,
-    *,
-    detail: bool = False,
+    item: ItemColumns, verdict: VerdictColumns | None, entry: CurrentEntry | None
 ) -> ItemRead:
-    values = {
+    return ItemRead(**_values(item, verdict, entry))
+
+
+def to_detail(
+    item: ItemColumns,
+    verdict: VerdictColumns | None,
+    entry: CurrentEntry | None,
+    raw: dict[str, Any],
+) -> ItemDetail:
+    """``to_read`` with the item's raw payload."""
+    return ItemDetail(raw=raw, **_values(item, verdict, entry))
+
+
+def _values(
+    item: ItemColumns, verdict: VerdictColumns | None, entry: CurrentEntry | None
+) -> dict[str, Any]:
+    return {
         "id": item.id,
         "source_id": item.source_id,
         "external_id": item.external_id,
@@ -109,11 +122,6 @@ def to_read(
         if entry
         else None,
     }
-    if detail:
-        if isinstance(item, repository.ItemRow):
-            raise TypeError("a listed row holds no raw payload")
-        return ItemDetail(raw=item.raw, **values)
-    return ItemRead(**values)
 
 
 @router.get("", response_model=ItemPage, summary="List items, newest first")
@@ -140,33 +148,33 @@ async def list_items(
         if not isinstance(position.get("before"), int):
             raise InvalidInput("invalid cursor: pass the next_cursor you were given")
         before_id = position["before"]
-    filters = {
-        "queue": queue,
-        "channel": channel,
-        "sentiment": sentiment,
-        "since": as_utc(since) if since else None,
-        "before_id": before_id,
-        "thread_id": thread_id,
-        "dedupe_group_id": dedupe_group_id,
-    }
+    where = repository.ListFilter(
+        queue=queue,
+        channel=channel,
+        sentiment=sentiment,
+        since=as_utc(since) if since else None,
+        before_id=before_id,
+        thread_id=thread_id,
+        dedupe_group_id=dedupe_group_id,
+    )
     # async with one threadpool call for the query and the commit (see app.deps).
-    return await run_committed(session, _page, session, filters, min(limit, settings.page_size_max))
+    return await run_committed(session, _page, session, where, min(limit, settings.page_size_max))
 
 
-def _page(session: Session, filters: dict[str, Any], limit: int) -> ItemPage:
-    rows = repository.listed(session, limit=limit + 1, **filters)
+def _page(session: Session, where: repository.ListFilter, limit: int) -> ItemPage:
+    rows = repository.listed(session, where, limit=limit + 1)
     page = [to_read(item, verdict, entry) for item, verdict, entry in rows[:limit]]
     next_cursor = encode_cursor({"before": page[-1].id}) if len(rows) > limit else None
     return ItemPage(items=page, next_cursor=next_cursor)
 
 
 @router.get("/{item_id}", response_model=ItemDetail, summary="One item with its raw payload")
-def get_item(item_id: RowId, session: SessionDep) -> ItemRead:
+def get_item(item_id: RowId, session: SessionDep) -> ItemDetail:
     row = session.execute(repository.listing().where(Item.id == item_id)).first()
     if row is None:
         raise NotFound(f"no item {item_id}")
     item, verdict, entry = row
-    return to_read(item, verdict, entry, detail=True)
+    return to_detail(item, verdict, entry, item.raw)
 
 
 @router.get(

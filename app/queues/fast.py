@@ -42,6 +42,7 @@ from sqlalchemy import Engine
 from app.auth.service import Principal
 from app.config import Settings
 from app.db import json_dumps, json_loads, utcnow
+from app.items.repository import ItemRow, VerdictRow
 from app.queues import service
 from app.queues.repository import ENTRY_FIELDS, EntryState
 
@@ -93,56 +94,18 @@ _ENTRY_SQL_COLUMNS = ", ".join(ENTRY_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
-class ItemView:
-    """The item columns a claim's answer shows (``app.items.router.to_read``)."""
-
-    id: int
-    source_id: int
-    external_id: str
-    channel: str
-    kind: str
-    title: str | None
-    text: str
-    author_id: str | None
-    author_handle: str | None
-    author_name: str | None
-    author_followers: int | None
-    created_at: datetime
-    updated_at: datetime | None
-    url: str | None
-    metrics: dict[str, Any]
-    lang: str | None
-    thread_id: str | None
-    raw: dict[str, Any]
-    deleted_at: datetime | None
-    identity_id: int | None
-    dedupe_group_id: int | None
-    dedupe_reason: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class VerdictView:
-    """The verdict columns a claim's answer shows (``app.items.router.to_read``)."""
-
-    sentiment: str
-    compound: float
-    queue: str
-    confidence: float
-    triage: bool
-    reason: str
-    scores: dict[str, Any]
-    model_version: str
-
-
-@dataclass(frozen=True, slots=True)
 class Claimed:
+    """The entry claimed, its item (the columns an item's answer shows, then its payload) and
+    its verdict."""
+
     entry: EntryState
-    item: ItemView
-    verdict: VerdictView | None
+    item: ItemRow
+    verdict: VerdictRow | None
+    raw: dict[str, Any]
 
 
-ITEM_FIELDS = tuple(ItemView.__dataclass_fields__)
-VERDICT_FIELDS = tuple(VerdictView.__dataclass_fields__)
+ITEM_FIELDS = (*ItemRow._fields, "raw")
+VERDICT_FIELDS = VerdictRow._fields
 _ENTRY_TIMES = [
     ENTRY_FIELDS.index(name) for name in ENTRY_FIELDS if name.endswith(("_at", "_since"))
 ]
@@ -220,11 +183,11 @@ def _entry_state(values: Sequence[Any]) -> EntryState:
 
 def _claimed(row: Sequence[Any]) -> Claimed:
     entries, items = len(ENTRY_FIELDS), len(ENTRY_FIELDS) + len(ITEM_FIELDS)
-    item_values = list(row[entries:items])
+    item_values = list(row[entries : items - 1])  # the payload comes last
     for index in _ITEM_TIMES:
         item_values[index] = _utc(item_values[index])
-    verdict = VerdictView(*row[items + 1 :]) if row[items] else None
-    return Claimed(_entry_state(row[:entries]), ItemView(*item_values), verdict)
+    verdict = VerdictRow._make(row[items + 1 :]) if row[items] else None
+    return Claimed(_entry_state(row[:entries]), ItemRow._make(item_values), verdict, row[items - 1])
 
 
 # -- claim and close -----------------------------------------------------------------------

@@ -17,13 +17,10 @@ from app.auth.service import Principal
 from app.config import Settings
 from app.db import utcnow
 from app.deps import RowId, SessionDep, SettingsDep, run_unit
-from app.items.models import Classification, Item
-from app.items.router import to_read
-from app.items.schemas import ItemDetail
+from app.items.router import ItemColumns, VerdictColumns, to_detail
 from app.ops.metrics import record_claim
 from app.ops.ratelimit import ChargedAgentDep
 from app.queues import fast, priority, service
-from app.queues.fast import ItemView, VerdictView
 from app.queues.models import QueueEntry
 from app.queues.repository import EntryState
 from app.queues.schemas import (
@@ -72,20 +69,19 @@ def entry_read(entry: QueueEntry | EntryState, now: datetime) -> EntryRead:
 
 def with_item(session: Session, entry: QueueEntry, now: datetime) -> EntryWithItem:
     item, verdict, current = service.item_of(session, entry)
-    detail = to_read(item, verdict, current, detail=True)
-    assert isinstance(detail, ItemDetail)
+    detail = to_detail(item, verdict, current, item.raw)
     return EntryWithItem(entry=entry_read(entry, now), item=detail)
 
 
 def claimed_with_item(
     entry: EntryState,
-    item: Item | ItemView,
-    verdict: Classification | VerdictView | None,
+    item: ItemColumns,
+    verdict: VerdictColumns | None,
+    raw: dict[str, Any],
     now: datetime,
 ) -> EntryWithItem:
     """A claim's answer: the entry just claimed is the item's current one."""
-    detail = to_read(item, verdict, entry, detail=True)
-    assert isinstance(detail, ItemDetail)
+    detail = to_detail(item, verdict, entry, raw)
     return EntryWithItem(entry=entry_read(entry, now), item=detail)
 
 
@@ -155,7 +151,9 @@ async def claim_response(state: Any, principal: Principal, queue: str) -> Respon
         now = utcnow()
         claimed = await fast.claim(pool, principal, queue, settings, now)
         if claimed is not None:
-            answer = claimed_with_item(claimed.entry, claimed.item, claimed.verdict, now)
+            answer = claimed_with_item(
+                claimed.entry, claimed.item, claimed.verdict, claimed.raw, now
+            )
     if answer is None:
         answer = await run_unit(state.sessionmaker, _claim, queue, settings, principal)
     if answer is None:
@@ -169,7 +167,10 @@ def _claim(
 ) -> EntryWithItem | None:
     now = utcnow()
     claimed = service.claim_with_item(session, principal, queue, settings, now)
-    return claimed_with_item(*claimed, now) if claimed is not None else None
+    if claimed is None:
+        return None
+    entry, item, verdict = claimed
+    return claimed_with_item(entry, item, verdict, item.raw, now)
 
 
 @entries_router.get("/{entry_id}", response_model=EntryWithItem, summary="One entry and its item")
