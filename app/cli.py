@@ -382,15 +382,24 @@ def _title(obj: dict[str, Any]) -> str | None:
 
 @app.command()
 def evaluate(
-    labels: Annotated[
-        list[Path],
-        typer.Option(
-            "--labels", "-l", help="JSON Lines with 'text' and 'queue' and/or 'sentiment'"
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="JSON Lines with 'text' and 'queue' and/or 'sentiment' (as many as you like)",
+            show_default=False,
         ),
-    ],
+    ] = None,
+    labels: Annotated[
+        list[Path] | None,
+        typer.Option("--labels", "-l", help="The same, as an option (repeatable)"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
-    """Score the active models against labelled files."""
+    """Score the active models against labelled files.
+
+    ``andon evaluate a.jsonl b.jsonl`` and ``andon evaluate --labels a.jsonl b.jsonl`` (a
+    shell glob after ``--labels``) score every file named.
+    """
     from classifiers.evaluate import (
         format_routing,
         format_sentiment,
@@ -401,9 +410,12 @@ def evaluate(
     from classifiers.sentiment import SENTIMENT_LABELS
     from classifiers.text import compose
 
+    paths = _label_files(labels, files)
+    if not paths:
+        fail("name at least one labelled file (andon evaluate FILE.jsonl ...)")
     classifier = _classifier()
     results: dict[str, Any] = {"model_version": classifier.model_version, "files": {}}
-    for path in labels:
+    for path in paths:
         if not path.is_file():
             fail(f"{path}: no such file")
         rows = []
@@ -461,6 +473,12 @@ def evaluate(
             out.print(format_sentiment(report["sentiment"]), highlight=False)
 
 
+def _label_files(options: list[Path] | None, arguments: list[Path] | None) -> list[Path]:
+    """The files of ``--labels`` (repeatable) and the positional ones, in that order, each
+    once: ``--labels a.jsonl b.jsonl`` (a shell glob) names both."""
+    return list(dict.fromkeys([*(options or []), *(arguments or [])]))
+
+
 def _labels_session(engine: Any) -> Any:
     """A session when the database holds the learning tables, else None (train from files)."""
     from sqlalchemy import inspect
@@ -479,8 +497,13 @@ def _labels_session(engine: Any) -> Any:
 
 @app.command()
 def train(
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Extra labelled JSON Lines (as many as you like)", show_default=False),
+    ] = None,
     labels: Annotated[
-        list[Path] | None, typer.Option("--labels", "-l", help="Extra labelled JSON Lines")
+        list[Path] | None,
+        typer.Option("--labels", "-l", help="The same, as an option (repeatable)"),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Promote the challengers even if macro-F1 drops")
@@ -498,7 +521,8 @@ def train(
     from classifiers.train import LabelFileError
 
     config = settings()
-    for path in labels or []:
+    label_paths = _label_files(labels, files)
+    for path in label_paths:
         if not path.is_file():
             fail(f"{path}: no such file")
     engine = _engine()
@@ -512,7 +536,7 @@ def train(
         outcome = train_and_challenge(
             ModelStore(config.model_dir),
             threshold=config.triage_threshold,
-            label_paths=list(labels or []),
+            label_paths=label_paths,
             session=session,
             force=force,
             trigger="cli",

@@ -160,6 +160,34 @@ def test_evaluate_reports_routing_and_sentiment(tmp_path: Path, andon_env: dict[
     assert "macro-recall" in text.stdout
 
 
+def test_evaluate_scores_every_file_a_glob_names(tmp_path: Path, andon_env: dict[str, str]) -> None:
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text('{"text": "my refund never arrived", "queue": "service"}\n')
+    second.write_text(
+        '{"text": "please add a dark mode", "queue": "product"}\n'
+        '{"text": "how much is the team plan?", "queue": "sales"}\n'
+    )
+    # `--labels ../shared/data/routing_*.jsonl`: the shell passes one flag, then the files
+    for args in (
+        ["--labels", str(first), str(second)],
+        [str(first), str(second)],
+        ["-l", str(first), "-l", str(second)],
+    ):
+        result = andon("evaluate", *args, "--json", env=andon_env)
+        assert result.returncode == 0, (args, result.stderr)
+        files = json.loads(result.stdout)["files"]
+        assert {name: report["lines"] for name, report in files.items()} == {
+            str(first): 1,
+            str(second): 2,
+        }
+
+    none = andon("evaluate", env=andon_env)
+    assert none.returncode != 0
+    assert none.stderr.strip() == (
+        "andon: name at least one labelled file (andon evaluate FILE.jsonl ...)"
+    )
+
+
 def test_evaluate_refuses_unknown_labels(tmp_path: Path, andon_env: dict[str, str]) -> None:
     labels = tmp_path / "labels.jsonl"
     labels.write_text('{"text": "hello", "queue": "legal"}\n')
@@ -211,3 +239,16 @@ def test_train_makes_a_new_active_version(tmp_path: Path) -> None:
     meta = json.loads((tmp_path / "models" / active / "meta.json").read_text())
     assert meta["training"]["examples"] > 600
     assert 0 < meta["metrics"]["holdout"]["macro_f1"] <= 1
+
+    more = tmp_path / "more.jsonl"
+    more.write_text(
+        '{"text": "the export button does nothing on Safari", "queue": "product"}\n'
+        '{"text": "any discount for 50 seats?", "queue": "sales"}\n'
+    )
+    # both files after one flag, as a shell glob gives them
+    again = andon("train", "--labels", str(extra), str(more), "--force", env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "(3 labels beyond the seed, 0 from corrections)" in again.stdout
+    missing = andon("train", str(tmp_path / "nope.jsonl"), env=env, cwd=tmp_path)
+    assert missing.returncode != 0
+    assert missing.stderr.strip() == f"andon: {tmp_path / 'nope.jsonl'}: no such file"
