@@ -10,7 +10,7 @@ The decision for each item, in order:
    linear SVM, and probabilities calibrated by cross-validation (sigmoid / Platt scaling).
    The best queue always comes back with its confidence; below that queue's threshold the
    item is flagged for ``triage`` so a person decides. The reason names the words that
-   weighed most.
+   weighed most, content words before function words.
 
 A batch is routed with array operations end to end: one feature transform, one product for
 the calibrated ensemble (``CalibratedLinear``), one language pass (``detect_batch``) and one
@@ -39,6 +39,28 @@ from classifiers.rules import EMPTY_RULES, ItemFacts, RuleSet
 
 QUEUES: tuple[str, ...] = ("product", "marketing", "sales", "service")
 PLACEHOLDERS = frozenset({"0", "xurlx", "xuserx", "xemailx"})
+_FUNCTION_WORDS = """
+i me my mine myself we us our ours you your yours u ur he him his she her it its they them
+their this that these those a an the to of for in on at by with from into about as and or
+but if so than then there here is am are was were be been being do does did doing have has
+had having can could would will shall should may might must im ive id dont cant wont isnt
+what which who whom when where why how all any some just also very too up out over again
+not no yes please pls
+ich mich mir mein meine wir uns unser unsere sie ihr ihre ihnen du dein der die das den dem
+des ein eine einen einem einer und oder aber zu von für mit auf an in im ist sind war bin
+habe haben hat kann können könnten würde wäre bitte nicht kein keine es um
+yo me mi mis nosotros nuestro nuestra usted su sus el la los las un una unos unas y o pero
+de del a al en con por para es son fue soy tengo tiene puedo puede podría quiero no se lo
+le que favor
+je moi mon ma mes nous notre nos vous votre vos il elle ils le la les un une des et ou mais
+de du à au aux en avec pour par sur est sont suis ai avez a peux pouvez pourriez voudrais
+ne pas se ce qui que merci
+"""
+# English, then German, Spanish and French: pronouns, articles, prepositions, conjunctions,
+# auxiliaries and modals, politeness
+FUNCTION_WORDS = frozenset(_FUNCTION_WORDS.split())
+"""Words that explain no routing decision to a person ("i", "for a", "of the"): a reason
+names them only when no other word pushed the item towards its queue."""
 TRIAGE = "triage"
 DEFAULT_THRESHOLD = 0.45
 
@@ -206,6 +228,14 @@ class Router:
             [not all(token in PLACEHOLDERS for token in name.split()) for name in self._word_names],
             dtype=bool,
         )
+        # terms made of function words and placeholders only ("for a", "of 0"): named last
+        self._secondary = np.array(
+            [
+                all(token in FUNCTION_WORDS or token in PLACEHOLDERS for token in name.split())
+                for name in self._word_names
+            ],
+            dtype=bool,
+        )
         weights = linear_weights(self._model)[:, : self._n_word_features]
         if weights.shape[0] == 1:  # two queues: one weight vector, for the second label
             weights = np.vstack([-weights[0], weights[0]])
@@ -292,7 +322,9 @@ class Router:
 
         ``words`` is the word block of the features. A word's push is its TF-IDF value times
         the linear model's weight for that queue; only positive pushes count, and
-        placeholder-only terms are never named. One pass over the batch's non-zeros, not
+        placeholder-only terms are never named. Terms of function words only ("i", "for
+        a") come after every other term that pushed: they are named only to fill the
+        reason when fewer content words pushed. One pass over the batch's non-zeros, not
         one per row.
         """
         rows = np.repeat(np.arange(words.shape[0]), np.diff(words.indptr))
@@ -300,7 +332,8 @@ class Router:
         push = values * self._word_weights[best[rows], columns]
         keep = (push > 0) & self._explainable[columns]
         rows, columns, push = rows[keep], columns[keep], push[keep]
-        order = np.lexsort((-push, rows))  # by row, strongest push first
+        # by row, content terms first, strongest push first
+        order = np.lexsort((-push, self._secondary[columns], rows))
         rows, columns = rows[order], columns[order]
         rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
         keep = rank < self.explain_terms

@@ -22,7 +22,14 @@ from sklearn.pipeline import Pipeline
 
 from classifiers import features as features_module
 from classifiers.features import WORD_PATTERN, RouterFeatures, words
-from classifiers.routing import PLACEHOLDERS, QUEUES, CalibratedLinear, Router, linear_weights
+from classifiers.routing import (
+    FUNCTION_WORDS,
+    PLACEHOLDERS,
+    QUEUES,
+    CalibratedLinear,
+    Router,
+    linear_weights,
+)
 from classifiers.text import normalise
 from classifiers.train import Example, load_examples, seed_paths, split_examples, train_router
 
@@ -226,14 +233,24 @@ def _explained_one_by_one(router: Router, text: str) -> list[str]:
     weights = linear_weights(router.pipeline.named_steps["model"])
     names = features.word_names()
     push = row.data * weights[column, row.indices]
-    terms: list[str] = []
+    content: list[str] = []
+    function_only: list[str] = []
     for i in np.argsort(-push, kind="stable"):
-        if push[i] <= 0 or len(terms) == router.explain_terms:
+        if push[i] <= 0:
             break
         term = str(names[row.indices[i]])
-        if not all(token in PLACEHOLDERS for token in term.split()):
-            terms.append(term)
-    return terms
+        tokens = term.split()
+        if all(token in PLACEHOLDERS for token in tokens):
+            continue
+        if all(token in FUNCTION_WORDS or token in PLACEHOLDERS for token in tokens):
+            function_only.append(term)
+        else:
+            content.append(term)
+    return [*content, *function_only][: router.explain_terms]
+
+
+def _function_only(term: str) -> bool:
+    return all(token in FUNCTION_WORDS or token in PLACEHOLDERS for token in term.split())
 
 
 def test_vectorised_reasons_name_the_terms_the_row_loop_named(
@@ -248,6 +265,19 @@ def test_vectorised_reasons_name_the_terms_the_row_loop_named(
         # an unsupported language prefixes the model's reason: "language 'xx' ...; model: ..."
         assert route.reason.split("; ")[-1] == expected, (text, route.reason)
     assert routes[-1].reason == "model: no known words"
+
+
+def test_a_reason_names_content_words_before_function_words(router: Router) -> None:
+    texts = [
+        "I would like to know how I can check the status of my order",
+        "can you tell me if there is a way to do it for a team of 40?",
+        "is it me or is the new dashboard from you all a bit slow",
+    ]
+    for route in router.route_batch(texts):
+        terms = route.reason.removeprefix("model: ").split(", ")
+        kinds = [_function_only(term) for term in terms]
+        assert kinds == sorted(kinds), route.reason  # no function-only term before a content one
+        assert not kinds[0], route.reason  # each of these texts has a content word that pushed
 
 
 def test_two_queue_reasons_explain_the_chosen_queue() -> None:
