@@ -844,7 +844,7 @@ def load_seed_weighted(
     paths: Iterable[Path] | None = None,
 ) -> tuple[list[str], list[SentimentLabel], list[float]]:
     """``load_seed`` plus a training weight per record: each folder is one corpus, and every
-    corpus weighs the same in total (the 2,472 care messages do not drown the general
+    corpus weighs the same in total (the 2,732 care messages do not drown the general
     posts). Weights average 1, so the regularisation strength keeps its meaning."""
     texts: list[str] = []
     labels: list[SentimentLabel] = []
