@@ -33,6 +33,7 @@ from classifiers.sentiment import (
     SentimentLabel,
     SentimentScorer,
     load_seed_weighted,
+    seed_paths,
 )
 from classifiers.text import compose
 
@@ -109,7 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not seed_texts:
         print("the seed corpus (classifiers/data) has no sentiment labels", file=sys.stderr)
         return 1
-    care_texts, care_labels, _ = load_seed_weighted(sorted(SEED_DIR.glob("*.jsonl")))
+    care_texts, care_labels, _ = load_seed_weighted(
+        [path for path in seed_paths() if path.parent == SEED_DIR]  # the care corpus alone
+    )
     datasets: dict[str, tuple[list[str], list[str]]] = {}
     for path in sorted(args.data.glob("sentiment_*.jsonl")):
         datasets[path.stem.removeprefix("sentiment_")] = read_labelled(path)

@@ -14,6 +14,7 @@ from classifiers.sentiment import (
     CARE_LEXICON_PATH,
     CARE_RULES,
     HYBRID_TAG,
+    ROUTING_ONLY_SEED,
     SENTIMENT_LABELS,
     SENTIMENT_STORE,
     CareLexicon,
@@ -22,6 +23,7 @@ from classifiers.sentiment import (
     label_for,
     load_seed,
     load_sentiment,
+    seed_paths,
     train_care_model,
     train_hybrid,
 )
@@ -200,6 +202,21 @@ def test_learned_layer_trains_from_seed_files(tmp_path: Path) -> None:
     assert all(-1.0 <= r.compound <= 1.0 and r.label in SENTIMENT_LABELS for r in results)
     accuracy = sum(r.label == label for r, (_, label) in zip(results, TINY_SEED, strict=True))
     assert accuracy >= 10
+
+
+def test_the_sentiment_layer_trains_on_every_seed_file_but_the_routing_only_ones() -> None:
+    from classifiers.train import seed_paths as routing_seed_paths
+
+    routing = {path.name for path in routing_seed_paths()}
+    sentiment = {path.name for path in seed_paths() if path.parent.name == "seed"}
+    assert routing >= ROUTING_ONLY_SEED, "a routing-only file that is not in the seed"
+    assert sentiment == routing - ROUTING_ONLY_SEED
+    assert "short.jsonl" in sentiment
+    texts, _ = load_seed()
+    lines = (ROOT / "classifiers/data/seed/formal.jsonl").read_text(encoding="utf-8").splitlines()
+    formal = {json.loads(line)["text"] for line in lines}
+    assert formal
+    assert not formal & set(texts)
 
 
 def test_learned_layer_needs_every_label(tmp_path: Path) -> None:
