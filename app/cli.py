@@ -471,6 +471,24 @@ def evaluate(
             out.print(f"  triage rate: {report['routing']['triage_rate']:.3f}", highlight=False)
         if "sentiment" in report:
             out.print(format_sentiment(report["sentiment"]), highlight=False)
+    if len(results["files"]) > 1:
+        out.print()
+        out.print(_evaluation_summary(results["files"]))
+
+
+def _evaluation_summary(files: dict[str, dict[str, Any]]) -> Table:
+    """One line per file: routing macro-F1 and triage rate, sentiment macro-recall."""
+    table = Table("file", "lines", "routing macro-F1", "triage", "sentiment macro-recall")
+    for name, report in files.items():
+        routing, sentiment = report.get("routing"), report.get("sentiment")
+        table.add_row(
+            Path(name).name,
+            str(report["lines"]),
+            f"{routing['macro_f1']:.3f}" if routing else "-",
+            f"{routing['triage_rate']:.1%}" if routing else "-",
+            f"{sentiment['macro_recall']:.3f}" if sentiment else "-",
+        )
+    return table
 
 
 def _label_files(options: list[Path] | None, arguments: list[Path] | None) -> list[Path]:

@@ -181,6 +181,12 @@ def test_evaluate_scores_every_file_a_glob_names(tmp_path: Path, andon_env: dict
             str(second): 2,
         }
 
+    text = andon("evaluate", str(first), str(second), env=andon_env)
+    assert text.returncode == 0, text.stderr
+    summary = text.stdout[text.stdout.rindex("routing macro-F1") :]
+    assert "a.jsonl" in summary
+    assert "b.jsonl" in summary  # one line per file after the full reports
+
     none = andon("evaluate", env=andon_env)
     assert none.returncode != 0
     assert none.stderr.strip() == (
