@@ -8,7 +8,7 @@ pull → store → classify → route → rollups, one transaction per page. The
 result (items, distinct external ids, classifications, current queue entries and the
 rollup count all equal ``N``) and prints one JSON object: seconds, CPU seconds of this
 process and its children, peak RSS. The router is trained once into a cache folder and
-loaded before the clock starts.
+loaded before the clock starts (a folder per seed corpus).
 """
 
 from __future__ import annotations
@@ -24,7 +24,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-MODEL_DIR = Path(tempfile.gettempdir()) / "andon-bench-models"
+
+def _model_dir() -> Path:
+    """The cache folder of the bench's models, one per seed corpus: an edited corpus trains
+    a new router instead of the benchmarks loading the one trained on the old corpus."""
+    from classifiers.train import digest, load_examples, seed_paths
+
+    seed = digest(load_examples(seed_paths()))[:12]
+    return Path(tempfile.gettempdir()) / f"andon-bench-models-{seed}"
+
+
+MODEL_DIR = _model_dir()
 
 
 def cpu_seconds() -> float:
