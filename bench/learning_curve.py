@@ -100,7 +100,10 @@ def sentiment_curve(
         labels = [
             Example(text=r["text"], sentiment=r["sentiment"], origin="bench") for r in pool[:size]
         ]
-        results.append((size, scores(train_sentiment(labels, holdout=0, base=base).scorer)))
+        trained = train_sentiment(labels, holdout=0, base=base)
+        figures = scores(trained.scorer)
+        figures["words_weight"] = float(trained.meta.training["params"]["words_weight"])
+        results.append((size, figures))
     return stock, results, len(test)
 
 
@@ -128,7 +131,8 @@ def sentiment_rows(sizes: tuple[int, ...]) -> list[Row]:
                 reference="stock VADER",
                 ratio=figures["macro_f1"] / stock["macro_f1"] if stock["macro_f1"] else None,
                 note=f"macro-recall {figures['macro_recall']:.3f} (VADER "
-                f"{stock['macro_recall']:.3f}), test n={n}",
+                f"{stock['macro_recall']:.3f}), words {figures['words_weight']:g} of the "
+                f"blend, test n={n}",
             )
         )
     return out

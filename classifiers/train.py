@@ -24,10 +24,14 @@ from classifiers.evaluate import routing_report, sentiment_report
 from classifiers.language import supported_languages
 from classifiers.routing import DEFAULT_THRESHOLD, QUEUES, Router, build_pipeline
 from classifiers.sentiment import (
+    HYBRID_C,
     HYBRID_TAG,
+    HYBRID_WORDS_WEIGHT,
     LABELS_ORIGIN,
     SENTIMENT_LABELS,
+    CareScores,
     HybridSentimentModel,
+    HybridState,
     SentimentLabel,
     SentimentScorer,
     load_seed_weighted,
@@ -361,6 +365,71 @@ def score_sentiment(scorer: SentimentScorer, holdout: Sequence[Example]) -> dict
     return report
 
 
+WORDS_WEIGHTS = (HYBRID_WORDS_WEIGHT, 0.5, 0.75)
+"""The words model's shares of the hybrid's blend a challenger may take (the seed default
+first). ¼ transfers best to text unlike the seed (SENTIMENT.md); with enough of the
+deployment's own labels the words carry more: on the learning curve (``bench
+learning_curve``, three public files as the domain) ¾ scored best at 1,000 labels on all
+three."""
+SEARCH_MIN_LABELS = 100
+"""Fewest sentiment labels on the train side for the blend to be chosen among
+``WORDS_WEIGHTS`` (below it the folds are too small to tell them apart: the default stays)."""
+SEARCH_FOLDS = 3
+SEARCH_MARGIN = 0.005
+"""Macro-F1 a share must gain over the default, averaged over the folds, to be taken."""
+
+
+def choose_words_weight(
+    seed: tuple[Sequence[str], Sequence[SentimentLabel], Sequence[float]],
+    seed_scores: Sequence[CareScores],
+    labels: Sequence[Example],
+    label_scores: Sequence[CareScores],
+    label_weight: float,
+) -> tuple[float, dict[str, float]]:
+    """The words share of the blend for a challenger, by cross-validation on its labels.
+
+    The labels (the train side only: the held-out split stays unseen) are cut into
+    ``SEARCH_FOLDS`` folds by a hash of their text; each fold is scored by a hybrid fitted on
+    the seed plus the other folds, at every share of ``WORDS_WEIGHTS`` (the blend is applied
+    at prediction, so one fit per fold serves them all). The default is kept unless another
+    share's mean macro-F1 is ``SEARCH_MARGIN`` higher. Returns the share and each share's
+    mean macro-F1 (empty when there were too few labels to search).
+    """
+    if len(labels) < SEARCH_MIN_LABELS:
+        return HYBRID_WORDS_WEIGHT, {}
+    texts, targets, weights = seed
+    folds = [
+        int(hashlib.sha256(e.text.encode()).hexdigest()[:8], 16) % SEARCH_FOLDS for e in labels
+    ]
+    scores: dict[float, list[float]] = {share: [] for share in WORDS_WEIGHTS}
+    for fold in range(SEARCH_FOLDS):
+        fit = [i for i, f in enumerate(folds) if f != fold]
+        held = [i for i, f in enumerate(folds) if f == fold]
+        if not held or not fit:
+            return HYBRID_WORDS_WEIGHT, {}
+        state = HybridState.train(
+            [*texts, *(labels[i].text for i in fit)],
+            [*targets, *(cast_label(labels[i].sentiment) for i in fit)],
+            [*seed_scores, *(label_scores[i] for i in fit)],
+            [*weights, *(label_weight for _ in fit)],
+            HYBRID_C,
+            HYBRID_WORDS_WEIGHT,
+        )
+        truth = [str(labels[i].sentiment) for i in held]
+        held_texts = [labels[i].text for i in held]
+        held_scores = [label_scores[i] for i in held]
+        for share in WORDS_WEIGHTS:
+            state.words_weight = share
+            guesses = state.predict_proba(held_texts, held_scores).argmax(axis=1)
+            report = sentiment_report(truth, [state.classes_[g] for g in guesses], SENTIMENT_LABELS)
+            scores[share].append(float(report["macro_f1"]))
+    means = {share: float(np.mean(values)) for share, values in scores.items()}
+    best = max(WORDS_WEIGHTS, key=lambda share: means[share])
+    if means[best] - means[HYBRID_WORDS_WEIGHT] < SEARCH_MARGIN:
+        best = HYBRID_WORDS_WEIGHT
+    return best, {f"{share:g}": round(mean, 4) for share, mean in means.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class SentimentTrainResult:
     scorer: SentimentScorer
@@ -376,12 +445,15 @@ def train_sentiment(
     label_weight: float = LABEL_WEIGHT,
     holdout: float = HOLDOUT_FRACTION,
     base: SentimentScorer | None = None,
+    search: bool = True,
 ) -> SentimentTrainResult:
     """Fit the hybrid on the sentiment seed corpora plus the train side of ``labels``.
 
     Seed records keep their per-corpus weights (``load_seed_weighted``, averaging 1); a label
     weighs ``label_weight`` (the router's ``LABEL_WEIGHT``: labels come from the deployment's
-    own domain). The held-out side of ``labels`` is scored, never fitted.
+    own domain). The held-out side of ``labels`` is scored, never fitted. With ``search``
+    and at least ``SEARCH_MIN_LABELS`` labels on the train side, the words share of the
+    blend is chosen by cross-validation on them (``choose_words_weight``).
     """
     train, held = split_sentiment(labels, holdout)
     seed_texts, seed_labels, seed_weights = load_seed_weighted(seed_paths)
@@ -392,7 +464,18 @@ def train_sentiment(
     ]
     weights = [*seed_weights, *(label_weight for _ in train)]
     base = base or SentimentScorer()
-    model = HybridSentimentModel().fit(texts, targets, base, weights)
+    share = HYBRID_WORDS_WEIGHT
+    searched: dict[str, float] = {}
+    if search and len(train) >= SEARCH_MIN_LABELS:
+        scores = [base.care_scores(text) for text in texts]
+        share, searched = choose_words_weight(
+            (seed_texts, seed_labels, seed_weights),
+            scores[: len(seed_texts)],
+            train,
+            scores[len(seed_texts) :],
+            label_weight,
+        )
+    model = HybridSentimentModel(words_weight=share).fit(texts, targets, base, weights)
     scorer = SentimentScorer(lexicon=base.lexicon, model=model)
     version = new_version(model.digest)  # like a router's; the seed default is hybrid-3-<digest>
     metrics: dict[str, Any] = {}
@@ -412,6 +495,7 @@ def train_sentiment(
             "label_weight": label_weight,
             "scorer": base.version,
             "params": model.params(),
+            "words_weight_search": searched,
             "tag": HYBRID_TAG,
             "digest": model.digest,
             "origin": LABELS_ORIGIN,

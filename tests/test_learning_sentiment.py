@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -325,3 +326,51 @@ def test_andon_train_states_both_outcomes_and_models_kind(tmp_path: Path, models
         again.stdout
     )
     assert store.active_version() == default
+
+
+SLANG = {  # gamers' words: VADER reads "sick" and "insane" as negative, "mid" as nothing
+    "positive": ("is sick", "is insane", "is savage", "is wicked", "is lethal", "is ridiculous"),
+    "negative": ("is mid", "is cooked", "fell off", "is a no from me", "is washed", "is cap"),
+    "neutral": ("dropped today", "is out now", "is live", "comes out friday", "got a patch",
+                "is on sale"),
+}  # fmt: skip
+THINGS = ("the new season", "this skin", "the ranked map", "the battle pass", "the collab drop",
+          "the patch", "this deck", "the raid boss", "the soundtrack", "the new hero",
+          "the event", "this controller")  # fmt: skip
+SLANG_TAILS = ("", " ngl", " fr", " tbh", " lol", " no cap")
+
+
+def slang_labels(count: int) -> list[Example]:
+    every = [
+        Example(text=f"{thing} {phrase}{tail}", sentiment=label, origin="slang.jsonl")
+        for label, phrases in SLANG.items()
+        for thing, phrase, tail in itertools.product(THINGS, phrases, SLANG_TAILS)
+    ]
+    random.Random(0).shuffle(every)
+    return every[:count]
+
+
+def test_the_blend_follows_the_labels_when_there_are_enough() -> None:
+    from classifiers import train
+    from classifiers.sentiment import HYBRID_WORDS_WEIGHT
+
+    labels = slang_labels(300)  # about 230 on the train side
+    chosen = train.train_sentiment(labels)
+    params = chosen.meta.training["params"]
+    searched = chosen.meta.training["words_weight_search"]
+    assert set(searched) == {f"{share:g}" for share in train.WORDS_WEIGHTS}
+    # the lexicon is wrong about these words: the words model must weigh more than by default
+    assert params["words_weight"] > HYBRID_WORDS_WEIGHT
+    assert searched[f"{params['words_weight']:g}"] == max(searched.values())
+
+    default = train.train_sentiment(labels, search=False)
+    assert default.meta.training["params"]["words_weight"] == HYBRID_WORDS_WEIGHT
+    assert default.meta.training["words_weight_search"] == {}
+    held = chosen.meta.metrics["holdout"]["macro_f1"]
+    # measured: 0.96 against 0.59 on the held-out labels
+    assert held > default.meta.metrics["holdout"]["macro_f1"] + 0.1
+
+    few = train.train_sentiment(good_labels())  # under SEARCH_MIN_LABELS on the train side
+    assert few.meta.training["labels"] < train.SEARCH_MIN_LABELS
+    assert few.meta.training["params"]["words_weight"] == HYBRID_WORDS_WEIGHT
+    assert few.meta.training["words_weight_search"] == {}
