@@ -582,7 +582,7 @@ def train(
         out.print(
             f"sentiment model {sentiment.version} {state}; {sentiment.examples} training "
             f"examples ({sentiment.labels} sentiment labels beyond the seed, "
-            f"{sentiment.corrections} from corrections)\n{sentiment.reason}",
+            f"{sentiment.corrections} from corrections); {sentiment.blend}\n{sentiment.reason}",
             highlight=False,
         )
 

@@ -219,6 +219,7 @@ def test_sentiment_corrections_train_the_challenger_through_the_api(
     assert body["champion"] == default
     assert body["version"] is not None
     assert body["reason"].startswith("challenger macro-F1")
+    assert body["blend"].startswith("words 0.25 of the blend")  # too few labels to choose it
 
     listed = client.get("/models", params={"kind": "sentiment"}).json()
     assert {m["kind"] for m in listed} == {"sentiment"}
@@ -294,6 +295,8 @@ def test_andon_train_states_both_outcomes_and_models_kind(tmp_path: Path, models
         sentiment_line
     )
     assert "macro-recall" in trained.stdout
+    # 120 labels, about 96 on the train side: too few to choose the blend by
+    assert "words 0.25 of the blend (the default: fewer than 100 labels" in sentiment_line
     assert store.active_version() == version
 
     listed = andon("models", "list", "--kind", "sentiment", env=env)

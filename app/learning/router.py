@@ -219,4 +219,5 @@ def sentiment_read(outcome: service.SentimentOutcome) -> SentimentTrainRead:
         examples=outcome.examples,
         labels=outcome.labels,
         reason=outcome.reason,
+        blend=outcome.blend,
     )

@@ -88,6 +88,11 @@ class SentimentTrainRead(BaseModel):
     examples: int
     labels: int = Field(description="Sentiment labels beyond the seed (train and held-out)")
     reason: str
+    blend: str = Field(
+        default="",
+        description="How the words share of the hybrid's blend was set (the default, or "
+        "chosen by cross-validation on the labels); empty when nothing was trained",
+    )
 
 
 class TrainRead(BaseModel):

@@ -27,7 +27,7 @@ import operator
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,6 +54,8 @@ from classifiers.sentiment import (
     load_sentiment,
 )
 from classifiers.train import (
+    SEARCH_FOLDS,
+    SEARCH_MIN_LABELS,
     Challenge,
     Example,
     challenge_sentiment,
@@ -611,6 +613,8 @@ class SentimentOutcome:
     corrections: int
     champion: str | None
     reason: str
+    blend: str = ""
+    """How the words share of the hybrid's blend was set (``classifiers.train``)."""
 
 
 def record_run(
@@ -805,6 +809,22 @@ def train_sentiment_challenge(
         corrections=from_corrections,
         champion=champion_version if has_champion else None,
         reason=decision.reason,
+        blend=_blend(result.meta.training),
+    )
+
+
+def _blend(training: Mapping[str, Any]) -> str:
+    share = float(training["params"]["words_weight"])
+    searched = training.get("words_weight_search") or {}
+    if not searched:
+        return (
+            f"words {share:g} of the blend (the default: fewer than {SEARCH_MIN_LABELS} "
+            "labels to choose it by)"
+        )
+    scores = ", ".join(f"{name}: {value:.3f}" for name, value in searched.items())
+    return (
+        f"words {share:g} of the blend, chosen by {SEARCH_FOLDS}-fold cross-validation on "
+        f"{training['labels']} labels (macro-F1 {scores})"
     )
 
 
