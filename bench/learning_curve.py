@@ -5,7 +5,7 @@
 For each public routing file the seed corpus does not cover (synthetic support tickets,
 Bitext customer-service requests), a fixed hash split keeps 40% of the file as the test set;
 the router is trained on the seed corpus plus 0, 100, 300 and 1,000 labels drawn (seeded)
-from the other 60%, as `andon train --labels` would (a label weighs three seed examples),
+from the other 60%, as `andon train --labels` would (a label weighs ten seed examples),
 and scored on the test set: macro-F1 over the file's queues and the triage rate.
 
 Sentiment, the same way on TweetEval's validation tweets (the seed corpora hold no tweets):

@@ -127,10 +127,16 @@ TARGET_PRECISION = 0.9
 MAX_THRESHOLD = 0.8
 MIN_FOR_THRESHOLD = 10
 # Corrections and imported labels come from the deployment's own domain, which the seed
-# corpus may not cover: each weighs as much as three seed examples. On the learning curve
-# (bench/learning_curve.py, two development domains) 3 beat 1 at 100, 300 and 1,000 labels;
-# only 1 and 3 were tried. The champion/challenger check still guards every promotion.
-LABEL_WEIGHT = 3.0
+# corpus may not cover: for the router each weighs as much as ten seed examples. On the
+# learning curve (bench/learning_curve.py, two development domains, 100 / 300 / 1,000
+# labels) 3 beat 1 on the 2,472-example seed; on the 2,973-example seed (2026-12-04) 10 beat
+# 3 at every size on both (tickets 0.563 / 0.522 / 0.615 -> 0.578 / 0.558 / 0.647, bitext
+# 0.716 / 0.864 / 0.956 -> 0.727 / 0.890 / 0.961), 6 fell between, and 20 lost on tickets
+# (0.519 / 0.558 / 0.620). The champion/challenger check still guards every promotion.
+LABEL_WEIGHT = 10.0
+SENTIMENT_LABEL_WEIGHT = 3.0
+"""A sentiment label's weight in seed examples (TweetEval's curve: 10 was no better than 3
+at the ¼ blend; SENTIMENT.md)."""
 
 
 def in_holdout(text: str, fraction: float = HOLDOUT_FRACTION) -> bool:
@@ -442,7 +448,7 @@ def train_sentiment(
     *,
     seed_paths: Iterable[Path] | None = None,
     parent: str | None = None,
-    label_weight: float = LABEL_WEIGHT,
+    label_weight: float = SENTIMENT_LABEL_WEIGHT,
     holdout: float = HOLDOUT_FRACTION,
     base: SentimentScorer | None = None,
     search: bool = True,
@@ -450,7 +456,7 @@ def train_sentiment(
     """Fit the hybrid on the sentiment seed corpora plus the train side of ``labels``.
 
     Seed records keep their per-corpus weights (``load_seed_weighted``, averaging 1); a label
-    weighs ``label_weight`` (the router's ``LABEL_WEIGHT``: labels come from the deployment's
+    weighs ``label_weight`` (``SENTIMENT_LABEL_WEIGHT``: labels come from the deployment's
     own domain). The held-out side of ``labels`` is scored, never fitted. With ``search``
     and at least ``SEARCH_MIN_LABELS`` labels on the train side, the words share of the
     blend is chosen by cross-validation on them (``choose_words_weight``).
