@@ -190,6 +190,11 @@ class CalibratedLinear:
         return total
 
 
+def _made_of(terms: Sequence[str], words: frozenset[str]) -> np.ndarray:
+    """Per term, whether every token of it is one of ``words``."""
+    return np.array([all(token in words for token in term.split()) for term in terms], dtype=bool)
+
+
 class Router:
     """A trained pipeline, the thresholds that decide triage, and the supported languages."""
 
@@ -224,18 +229,9 @@ class Router:
         self._n_word_features = features.n_word_features
         self._word_names: list[str] = [str(name) for name in features.word_names()]
         # "0", "xurlx" ... are normalisation placeholders: they explain nothing to a person
-        self._explainable = np.array(
-            [not all(token in PLACEHOLDERS for token in name.split()) for name in self._word_names],
-            dtype=bool,
-        )
+        self._explainable = ~_made_of(self._word_names, PLACEHOLDERS)
         # terms made of function words and placeholders only ("for a", "of 0"): named last
-        self._secondary = np.array(
-            [
-                all(token in FUNCTION_WORDS or token in PLACEHOLDERS for token in name.split())
-                for name in self._word_names
-            ],
-            dtype=bool,
-        )
+        self._secondary = _made_of(self._word_names, FUNCTION_WORDS | PLACEHOLDERS)
         weights = linear_weights(self._model)[:, : self._n_word_features]
         if weights.shape[0] == 1:  # two queues: one weight vector, for the second label
             weights = np.vstack([-weights[0], weights[0]])

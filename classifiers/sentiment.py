@@ -1167,9 +1167,12 @@ class HybridSentimentModel:
         labels: Sequence[SentimentLabel],
         scorer: SentimentScorer,
         weights: Sequence[float] | None = None,
+        scores: Sequence[CareScores] | None = None,
     ) -> HybridSentimentModel:
+        """``scores``: ``scorer.care_scores`` of each text, when the caller has them."""
         _check_labels(labels)
-        scores = [scorer.care_scores(text) for text in texts]
+        if scores is None:
+            scores = [scorer.care_scores(text) for text in texts]
         state = HybridState.train(texts, labels, scores, weights, self.c, self.words_weight)
         self.digest = hybrid_digest(texts, labels, scorer, self.params(), weights)
         return self.use(state)

@@ -472,6 +472,7 @@ def train_sentiment(
     base = base or SentimentScorer()
     share = HYBRID_WORDS_WEIGHT
     searched: dict[str, float] = {}
+    scores: list[CareScores] | None = None  # computed once, for the search and the fit
     if search and len(train) >= SEARCH_MIN_LABELS:
         scores = [base.care_scores(text) for text in texts]
         share, searched = choose_words_weight(
@@ -481,7 +482,7 @@ def train_sentiment(
             scores[len(seed_texts) :],
             label_weight,
         )
-    model = HybridSentimentModel(words_weight=share).fit(texts, targets, base, weights)
+    model = HybridSentimentModel(words_weight=share).fit(texts, targets, base, weights, scores)
     scorer = SentimentScorer(lexicon=base.lexicon, model=model)
     version = new_version(model.digest)  # like a router's; the seed default is hybrid-3-<digest>
     metrics: dict[str, Any] = {}

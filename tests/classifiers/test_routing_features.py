@@ -239,10 +239,9 @@ def _explained_one_by_one(router: Router, text: str) -> list[str]:
         if push[i] <= 0:
             break
         term = str(names[row.indices[i]])
-        tokens = term.split()
-        if all(token in PLACEHOLDERS for token in tokens):
+        if all(token in PLACEHOLDERS for token in term.split()):
             continue
-        if all(token in FUNCTION_WORDS or token in PLACEHOLDERS for token in tokens):
+        if _function_only(term):
             function_only.append(term)
         else:
             content.append(term)
